@@ -1,0 +1,33 @@
+//! # liaison-core
+//!
+//! The sans-IO heart of Liaison: every rule, format and piece of cryptography
+//! as pure functions over bytes and values. No async runtime, no sockets, no
+//! SQL (DESIGN §8); storage and networking live in the crates above this one.
+//!
+//! | module | concept |
+//! | --- | --- |
+//! | [`tlp`] | TLP 2.0 labels and their order |
+//! | [`identity`] | node keys, node ids, fingerprints, self-signed identity cards |
+//! | [`dsse`] | DSSE envelopes: the exact bytes Liaison signs |
+//! | [`manifest`] | the signed bundle manifest (DESIGN §4) |
+//! | [`envelope`] | sign-then-encrypt sealing and opening of bundles |
+//! | [`content`] | STIX 2.1 / CSAF 2.0 validation and the TLP they carry |
+//! | [`receipt`] | signed delivery receipts |
+//! | [`ledger`] | ledger entries and their RFC 9162 leaf hashes |
+//! | [`wire`] | node-to-node frames, sans IO |
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod content;
+pub mod dsse;
+pub mod envelope;
+pub mod identity;
+pub mod ledger;
+pub mod manifest;
+pub mod receipt;
+pub mod tlp;
+pub mod wire;
+
+pub use content::Kind;
+pub use tlp::Tlp;

@@ -1,0 +1,273 @@
+//! The node-to-node wire protocol, sans IO (DESIGN §6).
+//!
+//! QUIC with ALPN `liaison/1`. Every exchange is one bidirectional stream
+//! carrying one request frame and one response frame:
+//!
+//! ```text
+//! frame = version:u8 (1) | type:u8 | length:u32be | body[length]
+//! Hello    -> HelloAck      first stream of a connection: the dialer learns
+//!                           that the listener accepted its certificate
+//! Deliver  -> Receipt       body: one age envelope -> body: DSSE receipt JSON
+//! Ping     -> Pong          body: JSON nonce       -> body: DSSE pong JSON
+//! any      -> Error         body: JSON {code, message}
+//! ```
+//! Frame lengths are checked against [`FrameLimits`] before any body byte is
+//! read, so an oversize frame costs the receiver nothing.
+
+use serde::{Deserialize, Serialize};
+
+/// ALPN protocol id; connections without it are refused.
+pub const ALPN: &[u8] = b"liaison/1";
+/// Wire format version carried in every frame header.
+pub const WIRE_VERSION: u8 = 1;
+/// Bytes in a frame header.
+pub const FRAME_HEADER_LEN: usize = 6;
+
+/// Frame types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum FrameType {
+    /// Dialer's greeting, body `Hello` JSON.
+    Hello = 1,
+    /// Listener's answer, body `Hello` JSON.
+    HelloAck = 2,
+    /// A bundle delivery; body is the age envelope.
+    Deliver = 3,
+    /// A signed receipt (DSSE JSON).
+    Receipt = 4,
+    /// Contact-path check; body `Ping` JSON.
+    Ping = 5,
+    /// Signed answer to a ping (DSSE JSON).
+    Pong = 6,
+    /// Generic signed message for higher layers (agreements, acknowledgements);
+    /// body is DSSE JSON whose payload type says what it is.
+    Message = 7,
+    /// Answer to `Message` (DSSE JSON).
+    MessageAck = 8,
+    /// A refusal; body `WireErrorBody` JSON.
+    Error = 15,
+}
+
+impl FrameType {
+    fn from_u8(b: u8) -> Option<FrameType> {
+        Some(match b {
+            1 => FrameType::Hello,
+            2 => FrameType::HelloAck,
+            3 => FrameType::Deliver,
+            4 => FrameType::Receipt,
+            5 => FrameType::Ping,
+            6 => FrameType::Pong,
+            7 => FrameType::Message,
+            8 => FrameType::MessageAck,
+            15 => FrameType::Error,
+            _ => return None,
+        })
+    }
+
+    /// Whether the body is a small control document (not an envelope).
+    pub fn is_control(self) -> bool {
+        self != FrameType::Deliver
+    }
+}
+
+/// Size limits for frames.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameLimits {
+    /// Largest control frame body.
+    pub max_control: u32,
+    /// Largest `Deliver` body (the whole envelope).
+    pub max_envelope: u32,
+}
+
+impl Default for FrameLimits {
+    fn default() -> Self {
+        FrameLimits {
+            max_control: 256 * 1024,
+            max_envelope: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// A decoded frame header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// Type.
+    pub frame_type: FrameType,
+    /// Body length.
+    pub len: u32,
+}
+
+/// Why a frame was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// Unknown wire version.
+    #[error("unsupported wire version {0} (this node speaks {WIRE_VERSION})")]
+    Version(u8),
+    /// Unknown frame type.
+    #[error("unknown frame type {0}")]
+    UnknownType(u8),
+    /// Body larger than allowed for its type.
+    #[error("{frame_type:?} frame of {len} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Type.
+        frame_type: FrameType,
+        /// Announced length.
+        len: u32,
+        /// Limit.
+        limit: u32,
+    },
+    /// A frame of a type not valid here.
+    #[error("unexpected {got:?} frame (expected {expected})")]
+    Unexpected {
+        /// What arrived.
+        got: FrameType,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// A control body that does not parse.
+    #[error("malformed {0:?} frame body: {1}")]
+    BadBody(FrameType, String),
+}
+
+impl WireError {
+    /// Stable code for the `Error` frame.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WireError::Version(_) => "unsupported_version",
+            WireError::UnknownType(_) => "unknown_frame",
+            WireError::TooLarge { .. } => "frame_too_large",
+            WireError::Unexpected { .. } => "unexpected_frame",
+            WireError::BadBody(..) => "malformed_frame",
+        }
+    }
+}
+
+/// Encode a frame header.
+pub fn encode_header(frame_type: FrameType, len: u32) -> [u8; FRAME_HEADER_LEN] {
+    let l = len.to_be_bytes();
+    [WIRE_VERSION, frame_type as u8, l[0], l[1], l[2], l[3]]
+}
+
+/// Encode a whole frame (header and body).
+pub fn encode_frame(frame_type: FrameType, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(FRAME_HEADER_LEN + body.len());
+    out.extend_from_slice(&encode_header(frame_type, body.len() as u32));
+    out.extend_from_slice(body);
+    out
+}
+
+/// Decode and bound-check a frame header.
+pub fn decode_header(
+    raw: &[u8; FRAME_HEADER_LEN],
+    limits: &FrameLimits,
+) -> Result<FrameHeader, WireError> {
+    if raw[0] != WIRE_VERSION {
+        return Err(WireError::Version(raw[0]));
+    }
+    let frame_type = FrameType::from_u8(raw[1]).ok_or(WireError::UnknownType(raw[1]))?;
+    let len = u32::from_be_bytes([raw[2], raw[3], raw[4], raw[5]]);
+    let limit = if frame_type.is_control() {
+        limits.max_control
+    } else {
+        limits.max_envelope
+    };
+    if len > limit {
+        return Err(WireError::TooLarge {
+            frame_type,
+            len,
+            limit,
+        });
+    }
+    Ok(FrameHeader { frame_type, len })
+}
+
+/// Body of `Hello` and `HelloAck`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The speaker's node id (must match its TLS key; informational).
+    pub node_id: String,
+    /// Software version, for diagnostics.
+    pub software: String,
+}
+
+/// Body of a `Ping`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ping {
+    /// Random nonce (hex) the pong must echo.
+    pub nonce: String,
+}
+
+/// Body of an `Error` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireErrorBody {
+    /// Stable code.
+    pub code: String,
+    /// Human-readable message.
+    pub message: String,
+}
+
+/// Parse a JSON control body of the given frame type.
+pub fn parse_body<T: for<'de> Deserialize<'de>>(
+    frame_type: FrameType,
+    body: &[u8],
+) -> Result<T, WireError> {
+    serde_json::from_slice(body).map_err(|e| WireError::BadBody(frame_type, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn header_round_trip_and_limits() {
+        let limits = FrameLimits {
+            max_control: 100,
+            max_envelope: 1000,
+        };
+        let h = decode_header(&encode_header(FrameType::Deliver, 1000), &limits).unwrap();
+        assert_eq!(
+            h,
+            FrameHeader {
+                frame_type: FrameType::Deliver,
+                len: 1000
+            }
+        );
+        assert!(matches!(
+            decode_header(&encode_header(FrameType::Deliver, 1001), &limits),
+            Err(WireError::TooLarge {
+                len: 1001,
+                limit: 1000,
+                ..
+            })
+        ));
+        assert!(matches!(
+            decode_header(&encode_header(FrameType::Ping, 101), &limits),
+            Err(WireError::TooLarge { limit: 100, .. })
+        ));
+        assert_eq!(
+            decode_header(&[2, 3, 0, 0, 0, 0], &limits),
+            Err(WireError::Version(2))
+        );
+        assert_eq!(
+            decode_header(&[1, 99, 0, 0, 0, 0], &limits),
+            Err(WireError::UnknownType(99))
+        );
+    }
+
+    #[test]
+    fn bodies_parse_or_name_the_frame() {
+        let ping: Ping = parse_body(FrameType::Ping, br#"{"nonce":"ab"}"#).unwrap();
+        assert_eq!(ping.nonce, "ab");
+        let err = parse_body::<Ping>(FrameType::Ping, b"{").unwrap_err();
+        assert!(err.to_string().contains("Ping"));
+        assert_eq!(err.code(), "malformed_frame");
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics(raw in any::<[u8; FRAME_HEADER_LEN]>()) {
+            let _ = decode_header(&raw, &FrameLimits::default());
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! QUIC transport between pinned peers (the node issue builds it).

@@ -1,0 +1,1 @@
+//! Persistence behind a trait (the node issue builds it).

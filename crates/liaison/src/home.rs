@@ -1,0 +1,167 @@
+//! The node home directory: keys, identity card and configuration.
+//!
+//! ```text
+//! HOME/
+//!   config.toml    node settings (public)
+//!   card.json      this node's signed identity card (public; hand it to partners)
+//!   signing.key    Ed25519 PKCS#8 PEM      (0600)
+//!   age.key        age X25519 identity     (0600, readable by `age -d -i`)
+//! ```
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use chrono::Utc;
+use liaison_core::identity::{NodeKeys, SignedCard};
+use serde::{Deserialize, Serialize};
+
+/// Settings stored in `config.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// This node.
+    pub node: NodeConfig,
+}
+
+/// The `[node]` table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeConfig {
+    /// Organization name, as shown to peers.
+    pub org: String,
+    /// QUIC listen address; it is published on the identity card.
+    pub listen: String,
+}
+
+/// A node home directory.
+#[derive(Debug, Clone)]
+pub struct Home {
+    dir: PathBuf,
+}
+
+impl Home {
+    pub fn new(dir: impl Into<PathBuf>) -> Home {
+        Home { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("config.toml")
+    }
+
+    pub fn card_path(&self) -> PathBuf {
+        self.dir.join("card.json")
+    }
+
+    pub fn signing_key_path(&self) -> PathBuf {
+        self.dir.join("signing.key")
+    }
+
+    pub fn age_key_path(&self) -> PathBuf {
+        self.dir.join("age.key")
+    }
+
+    /// Create a new home with fresh keys. Refuses to touch an existing one.
+    pub fn init(&self, org: &str, listen: &str) -> Result<SignedCard> {
+        if org.trim().is_empty() {
+            bail!("--org must not be empty");
+        }
+        if self.config_path().exists() || self.signing_key_path().exists() {
+            bail!(
+                "{} already holds a Liaison node; refusing to overwrite it (choose another --home)",
+                self.dir.display()
+            );
+        }
+        fs::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create {}", self.dir.display()))?;
+        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict {}", self.dir.display()))?;
+
+        let keys = NodeKeys::generate()?;
+        let now = Utc::now();
+        write_new(
+            &self.signing_key_path(),
+            keys.signing_key_pem().as_bytes(),
+            0o600,
+        )?;
+        write_new(
+            &self.age_key_path(),
+            keys.age_identity_file(now).as_bytes(),
+            0o600,
+        )?;
+        let card = keys.issue_card(org, vec![listen.to_string()], now);
+        write_new(&self.card_path(), card.to_json().as_bytes(), 0o644)?;
+        let config = Config {
+            node: NodeConfig {
+                org: org.to_string(),
+                listen: listen.to_string(),
+            },
+        };
+        let text = format!(
+            "# Liaison node configuration. Keys live beside this file (mode 0600).\n{}",
+            toml::to_string_pretty(&config)?
+        );
+        write_new(&self.config_path(), text.as_bytes(), 0o644)?;
+        Ok(card)
+    }
+
+    pub fn config(&self) -> Result<Config> {
+        let path = self.config_path();
+        let text = fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read {} (is {} a Liaison home? run `liaison init`)",
+                path.display(),
+                self.dir.display()
+            )
+        })?;
+        toml::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
+    }
+
+    /// Load the private keys, refusing key files readable by others.
+    pub fn keys(&self) -> Result<NodeKeys> {
+        let signing = read_private(&self.signing_key_path())?;
+        let age = read_private(&self.age_key_path())?;
+        Ok(NodeKeys::from_files(&signing, &age)?)
+    }
+
+    pub fn card(&self) -> Result<SignedCard> {
+        load_card(&self.card_path())
+    }
+}
+
+/// Read and verify an identity card file.
+pub fn load_card(path: &Path) -> Result<SignedCard> {
+    let bytes = fs::read(path).with_context(|| format!("cannot read card {}", path.display()))?;
+    SignedCard::from_json(&bytes).with_context(|| format!("card {}", path.display()))
+}
+
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn read_private(path: &Path) -> Result<zeroize::Zeroizing<String>> {
+    let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "private key file {} has mode {mode:04o}; it must be 0600 (run `chmod 600 {}`)",
+            path.display(),
+            path.display()
+        );
+    }
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(zeroize::Zeroizing::new(text))
+}
