@@ -1,1 +1,99 @@
-//! Local HTTP API (the node issue builds it).
+//! # liaison-api
+//!
+//! The node's local HTTP API: JSON over HTTP/1.1 on 127.0.0.1 by default,
+//! authenticated with bearer tokens (stored hashed). Handlers are thin: they
+//! authenticate, call the core and the store, and map errors to a stable
+//! JSON shape `{"error": {"code": "...", "message": "..."}}`.
+//!
+//! The API does not know about QUIC: it tells the daemon what changed
+//! through [`NodeHooks`] (a share was queued, the peer set changed).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod auth;
+mod error;
+mod inbox;
+mod peers;
+mod shares;
+pub mod views;
+
+use std::sync::Arc;
+
+use axum::routing::{delete, get};
+use axum::Router;
+use liaison_core::identity::{NodeId, NodeKeys, SignedCard};
+use liaison_store::Store;
+
+pub use error::ApiError;
+
+/// What the API needs to tell the running daemon.
+pub trait NodeHooks: Send + Sync + 'static {
+    /// A share was sealed and its deliveries queued: wake the delivery worker.
+    fn share_queued(&self);
+    /// A peer was pinned or (with `removed`) unpinned: refresh the pin set
+    /// and drop connections of a removed peer.
+    fn peers_changed(&self, removed: Option<NodeId>);
+}
+
+/// Hooks that do nothing (for an API without a daemon, e.g. tests).
+pub struct NoHooks;
+
+impl NodeHooks for NoHooks {
+    fn share_queued(&self) {}
+    fn peers_changed(&self, _removed: Option<NodeId>) {}
+}
+
+/// Shared state of the API.
+#[derive(Clone)]
+pub struct AppState {
+    /// The node's store.
+    pub store: Arc<dyn Store>,
+    /// The node's keys (signing and decryption).
+    pub keys: Arc<NodeKeys>,
+    /// This node's identity card.
+    pub card: Arc<SignedCard>,
+    /// Hooks into the daemon.
+    pub hooks: Arc<dyn NodeHooks>,
+}
+
+impl AppState {
+    /// This node's organization name.
+    pub fn org(&self) -> &str {
+        &self.card.card.org
+    }
+}
+
+/// The API router. Everything under `/api` except `/api/health` needs a token.
+pub fn router(state: AppState) -> Router {
+    let authed = Router::new()
+        .route("/api/node", get(peers::node))
+        .route("/api/peers", get(peers::list).post(peers::add))
+        .route("/api/peers/{peer}", delete(peers::remove).get(peers::show))
+        .route("/api/shares", get(shares::list).post(shares::create))
+        .route("/api/shares/{id}", get(shares::show))
+        .route("/api/inbox", get(inbox::list))
+        .route("/api/inbox/{id}", get(inbox::show))
+        .route("/api/inbox/{id}/content", get(inbox::content))
+        .route("/api/ledger", get(inbox::ledger))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .route("/api/health", get(peers::health))
+        .merge(authed)
+        .fallback(error::not_found)
+        .with_state(state)
+}
+
+/// Run a blocking store call off the async reactor.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("worker task failed: {e}")))?
+}

@@ -1,0 +1,54 @@
+//! Bearer-token authentication. Tokens are 256-bit random strings; the
+//! store holds only their SHA-256.
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use liaison_store::{token_hash, Role, User};
+
+use crate::{blocking, ApiError, AppState};
+
+/// Resolve the bearer token to a user, or answer 401.
+pub(crate) async fn require_token(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| unauthorized("missing bearer token (Authorization: Bearer TOKEN)"))?;
+    let hash = token_hash(token);
+    let store = state.store.clone();
+    let user = blocking(move || Ok(store.user_by_token_hash(&hash)?))
+        .await?
+        .ok_or_else(|| unauthorized("unknown or revoked token"))?;
+    request.extensions_mut().insert(user);
+    Ok(next.run(request).await)
+}
+
+/// Demand one of `roles` (admin always passes).
+pub(crate) fn require_role(user: &User, roles: &[Role]) -> Result<(), ApiError> {
+    if user.role == Role::Admin || roles.contains(&user.role) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!(
+            "role `{}` may not do this (needs one of: {})",
+            user.role,
+            roles
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ))
+}

@@ -1,0 +1,117 @@
+//! Received bundles and the ledger.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use data_encoding::HEXLOWER;
+use liaison_store::{InboxRecord, Role, User};
+use serde::Deserialize;
+
+use crate::auth::require_role;
+use crate::shares::{parse_id, Limit};
+use crate::views::{InboxDetail, InboxView, LedgerView};
+use crate::{blocking, ApiError, AppState};
+
+fn inbox_view(r: &InboxRecord) -> InboxView {
+    InboxView {
+        bundle_id: r.bundle_id,
+        received_at: r.received_at,
+        sender: r.sender.to_string(),
+        sender_org: r.sender_org.clone(),
+        tlp: r.tlp.to_string(),
+        kind: r.kind.to_string(),
+        manifest_sha256: r.manifest_sha256.clone(),
+        size: r.size,
+    }
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    q: Result<Query<Limit>, QueryRejection>,
+) -> Result<Json<Vec<InboxView>>, ApiError> {
+    require_role(&user, &[Role::Analyst])?;
+    let Query(q) = q?;
+    let store = state.store.clone();
+    let items = blocking(move || Ok(store.inbox(q.limit.min(10_000))?)).await?;
+    Ok(Json(items.iter().map(inbox_view).collect()))
+}
+
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    Path(id): Path<String>,
+) -> Result<Json<InboxDetail>, ApiError> {
+    require_role(&user, &[Role::Analyst])?;
+    let id = parse_id(&id)?;
+    let store = state.store.clone();
+    let (record, manifest) = blocking(move || {
+        let rec = store
+            .inbox_item(id)?
+            .ok_or_else(|| ApiError::not_found(format!("no inbox bundle {id}")))?;
+        let manifest = store.inbox_manifest(id)?.unwrap_or_default();
+        Ok((rec.0, manifest))
+    })
+    .await?;
+    Ok(Json(InboxDetail {
+        item: inbox_view(&record),
+        manifest: serde_json::from_slice(&manifest).unwrap_or_default(),
+        receipt: serde_json::from_slice(&record.receipt_json).unwrap_or_default(),
+    }))
+}
+
+pub(crate) async fn content(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_role(&user, &[Role::Analyst])?;
+    let id = parse_id(&id)?;
+    let store = state.store.clone();
+    let (record, body) = blocking(move || {
+        store
+            .inbox_item(id)?
+            .ok_or_else(|| ApiError::not_found(format!("no inbox bundle {id}")))
+    })
+    .await?;
+    let media = record.kind.media_type();
+    Ok(([(header::CONTENT_TYPE, media.to_string())], body).into_response())
+}
+
+/// `?since=SEQ&limit=N`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct LedgerQuery {
+    #[serde(default)]
+    since: u64,
+    #[serde(default = "default_ledger_limit")]
+    limit: u32,
+}
+
+fn default_ledger_limit() -> u32 {
+    1000
+}
+
+pub(crate) async fn ledger(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    q: Result<Query<LedgerQuery>, QueryRejection>,
+) -> Result<Json<Vec<LedgerView>>, ApiError> {
+    require_role(&user, &[Role::Auditor])?;
+    let Query(q) = q?;
+    let store = state.store.clone();
+    let rows = blocking(move || Ok(store.ledger(q.since, q.limit.min(100_000))?)).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| LedgerView {
+                seq: r.seq,
+                time: r.time,
+                kind: r.kind,
+                actor: r.actor,
+                body: r.body,
+                leaf_hash: HEXLOWER.encode(&r.leaf_hash),
+            })
+            .collect(),
+    ))
+}

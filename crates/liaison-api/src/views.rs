@@ -1,0 +1,175 @@
+//! Request and response bodies of the JSON API, shared with the CLI client.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// `GET /api/node`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeView {
+    /// Organization.
+    pub org: String,
+    /// Node id.
+    pub node_id: String,
+    /// Human fingerprint.
+    pub fingerprint: String,
+    /// The signed identity card (DSSE JSON).
+    pub card: serde_json::Value,
+}
+
+/// A pinned peer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerView {
+    /// Local name.
+    pub name: String,
+    /// Node id.
+    pub node_id: String,
+    /// Organization on its card.
+    pub org: String,
+    /// Human fingerprint.
+    pub fingerprint: String,
+    /// QUIC endpoints.
+    pub endpoints: Vec<String>,
+    /// Tier (1 critical, 2 important, 3 other).
+    pub tier: u8,
+    /// When it was pinned.
+    pub added_at: DateTime<Utc>,
+    /// Last successful exchange.
+    pub last_contact: Option<DateTime<Utc>>,
+}
+
+/// `POST /api/peers`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddPeerRequest {
+    /// The peer's signed identity card (the DSSE JSON object).
+    pub card: serde_json::Value,
+    /// Local name; defaults to the card's organization.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Tier 1, 2 or 3 (default 3).
+    #[serde(default)]
+    pub tier: Option<u8>,
+}
+
+/// `POST /api/shares`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateShareRequest {
+    /// TLP label, e.g. `amber` or `TLP:AMBER+STRICT`.
+    pub tlp: String,
+    /// Recipients: local peer names or node ids.
+    pub to: Vec<String>,
+    /// `stix`, `csaf` or `note`; detected when absent.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Content as text (JSON documents, notes).
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Content as base64 (anything).
+    #[serde(default)]
+    pub content_base64: Option<String>,
+}
+
+/// A stored receipt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReceiptView {
+    /// Accepted by the recipient.
+    pub accepted: bool,
+    /// Rejection reason code.
+    pub reason: Option<String>,
+    /// When the sender stored it.
+    pub received_at: DateTime<Utc>,
+    /// The receipt as signed by the recipient (DSSE JSON).
+    pub signed: serde_json::Value,
+}
+
+/// One recipient's delivery.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeliveryView {
+    /// Recipient node id.
+    pub peer: String,
+    /// Recipient local name (if still pinned).
+    pub peer_name: Option<String>,
+    /// `pending`, `delivered` or `rejected`.
+    pub state: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Next attempt (pending only).
+    pub next_attempt_at: DateTime<Utc>,
+    /// Last transport error.
+    pub last_error: Option<String>,
+    /// When the receipt arrived.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// The recipient's signed receipt.
+    pub receipt: Option<ReceiptView>,
+}
+
+/// An outbound share.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShareView {
+    /// Share id (the bundle id).
+    pub id: Uuid,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// Drafting user id.
+    pub created_by: String,
+    /// TLP label.
+    pub tlp: String,
+    /// Content kind.
+    pub kind: String,
+    /// SHA-256 of the signed manifest.
+    pub manifest_sha256: String,
+    /// Content size in bytes.
+    pub size: u64,
+    /// Per-recipient delivery state and receipts.
+    pub deliveries: Vec<DeliveryView>,
+}
+
+/// A received bundle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InboxView {
+    /// Bundle id.
+    pub bundle_id: Uuid,
+    /// When it was accepted.
+    pub received_at: DateTime<Utc>,
+    /// Originator node id (verified).
+    pub sender: String,
+    /// Originator organization (verified).
+    pub sender_org: String,
+    /// TLP label.
+    pub tlp: String,
+    /// Content kind.
+    pub kind: String,
+    /// SHA-256 of the signed manifest.
+    pub manifest_sha256: String,
+    /// Content size in bytes.
+    pub size: u64,
+}
+
+/// `GET /api/inbox/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InboxDetail {
+    /// Summary.
+    #[serde(flatten)]
+    pub item: InboxView,
+    /// The verified manifest.
+    pub manifest: serde_json::Value,
+    /// The receipt this node signed (DSSE JSON).
+    pub receipt: serde_json::Value,
+}
+
+/// One ledger entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LedgerView {
+    /// Sequence number.
+    pub seq: u64,
+    /// Time.
+    pub time: String,
+    /// Event kind.
+    pub kind: String,
+    /// Actor.
+    pub actor: String,
+    /// Details.
+    pub body: serde_json::Value,
+    /// RFC 9162 leaf hash (hex).
+    pub leaf_hash: String,
+}

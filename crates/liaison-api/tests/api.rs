@@ -1,0 +1,370 @@
+//! The JSON API on a real SQLite store: authentication, roles, the error
+//! shape on every error path, peers, shares and the ledger.
+
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body};
+use axum::http::{Method, Request, StatusCode};
+use axum::Router;
+use chrono::Utc;
+use liaison_api::{router, AppState, NoHooks};
+use liaison_core::identity::NodeKeys;
+use liaison_store::{token_hash, Role, SqliteStore, Store};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const ADMIN: &str = "admin-token-0123456789abcdef0123456789abcdef";
+const ANALYST: &str = "analyst-token-0123456789abcdef0123456789abcdef";
+
+struct Api {
+    app: Router,
+    store: Arc<SqliteStore>,
+    _dir: tempfile::TempDir,
+}
+
+fn api() -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("liaison.db")).unwrap());
+    let keys = NodeKeys::generate().unwrap();
+    let card = keys.issue_card("ACME", vec!["127.0.0.1:1".into()], Utc::now());
+    store
+        .init_node(&keys.node_id(), "ACME", &token_hash(ADMIN))
+        .unwrap();
+    store
+        .add_user("ana", Role::Analyst, &token_hash(ANALYST), "admin")
+        .unwrap();
+    let state = AppState {
+        store: store.clone(),
+        keys: Arc::new(keys),
+        card: Arc::new(card),
+        hooks: Arc::new(NoHooks),
+    };
+    Api {
+        app: router(state),
+        store,
+        _dir: dir,
+    }
+}
+
+async fn call(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = match body {
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(serde_json::to_vec(&b).unwrap())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, value)
+}
+
+fn assert_error_shape(v: &Value, code: &str) {
+    assert_eq!(v["error"]["code"], code, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{v}"
+    );
+}
+
+fn peer_card(org: &str) -> Value {
+    let keys = NodeKeys::generate().unwrap();
+    let card = keys.issue_card(org, vec!["127.0.0.1:9".into()], Utc::now());
+    serde_json::from_str(&card.to_json()).unwrap()
+}
+
+const ENDPOINTS: &[(&str, &str)] = &[
+    ("GET", "/api/node"),
+    ("GET", "/api/peers"),
+    ("POST", "/api/peers"),
+    ("GET", "/api/peers/x"),
+    ("DELETE", "/api/peers/x"),
+    ("GET", "/api/shares"),
+    ("POST", "/api/shares"),
+    ("GET", "/api/shares/x"),
+    ("GET", "/api/inbox"),
+    ("GET", "/api/inbox/x"),
+    ("GET", "/api/inbox/x/content"),
+    ("GET", "/api/ledger"),
+];
+
+#[tokio::test]
+async fn every_endpoint_needs_a_token() {
+    let api = api();
+    let (status, v) = call(&api.app, Method::GET, "/api/health", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["status"], "ok");
+    for (m, uri) in ENDPOINTS {
+        let method: Method = m.parse().unwrap();
+        let (status, v) = call(&api.app, method.clone(), uri, None, Some(json!({}))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{m} {uri}");
+        assert_error_shape(&v, "unauthorized");
+        let (status, v) = call(&api.app, method, uri, Some("wrong"), Some(json!({}))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{m} {uri}");
+        assert_error_shape(&v, "unauthorized");
+    }
+    let (status, v) = call(&api.app, Method::GET, "/nope", Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error_shape(&v, "not_found");
+}
+
+#[tokio::test]
+async fn peers_error_paths_and_roles() {
+    let api = api();
+    let app = &api.app;
+    let (s, v) = call(
+        app,
+        Method::POST,
+        "/api/peers",
+        Some(ADMIN),
+        Some(json!({"card": {"payload": "x"}})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error_shape(&v, "invalid_card");
+    let card = peer_card("Bolt");
+    let (s, v) = call(
+        app,
+        Method::POST,
+        "/api/peers",
+        Some(ADMIN),
+        Some(json!({"card": card, "tier": 7})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_error_shape(&v, "invalid_tier");
+    let (s, v) = call(
+        app,
+        Method::POST,
+        "/api/peers",
+        Some(ANALYST),
+        Some(json!({"card": card})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_error_shape(&v, "forbidden");
+    let (s, v) = call(
+        app,
+        Method::POST,
+        "/api/peers",
+        Some(ADMIN),
+        Some(json!({"card": card, "tier": 1})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["name"], "Bolt");
+    let (s, v) = call(
+        app,
+        Method::POST,
+        "/api/peers",
+        Some(ADMIN),
+        Some(json!({"card": card})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_error_shape(&v, "conflict");
+    let (s, v) = call(app, Method::GET, "/api/peers/Bolt", Some(ANALYST), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["tier"], 1);
+    let (s, v) = call(app, Method::DELETE, "/api/peers/nobody", Some(ADMIN), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_error_shape(&v, "not_found");
+    let (s, _) = call(app, Method::DELETE, "/api/peers/Bolt", Some(ADMIN), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, v) = call(app, Method::GET, "/api/peers", Some(ADMIN), None).await;
+    assert_eq!(v.as_array().unwrap().len(), 0);
+    // Malformed JSON bodies get the error shape too.
+    let (s, v) = call(
+        app,
+        Method::POST,
+        "/api/peers",
+        Some(ADMIN),
+        Some(json!({"nocard": 1})),
+    )
+    .await;
+    assert!(s.is_client_error(), "{s}");
+    assert_error_shape(&v, "invalid_request");
+}
+
+#[tokio::test]
+async fn shares_are_sealed_queued_and_refusals_ledgered() {
+    let api = api();
+    let app = &api.app;
+    let card = peer_card("Bolt");
+    let (s, _) = call(
+        app,
+        Method::POST,
+        "/api/peers",
+        Some(ADMIN),
+        Some(json!({"card": card})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let stix = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/data/stix-indicator-for-c2-ip-address.json"
+    ))
+    .unwrap();
+    let red = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/data/stix-marked-red.json"
+    ))
+    .unwrap();
+
+    let cases = [
+        (
+            json!({"tlp": "purple", "to": ["Bolt"], "content": stix}),
+            StatusCode::BAD_REQUEST,
+            "invalid_tlp",
+        ),
+        (
+            json!({"tlp": "amber", "to": [], "content": stix}),
+            StatusCode::BAD_REQUEST,
+            "no_recipients",
+        ),
+        (
+            json!({"tlp": "amber", "to": ["Nobody"], "content": stix}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_peer",
+        ),
+        (
+            json!({"tlp": "amber", "to": ["Bolt"]}),
+            StatusCode::BAD_REQUEST,
+            "invalid_content",
+        ),
+        (
+            json!({"tlp": "amber", "to": ["Bolt"], "kind": "pdf", "content": "x"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_kind",
+        ),
+        (
+            json!({"tlp": "green", "to": ["Bolt"], "content": red}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "tlp_below_content",
+        ),
+        (
+            json!({"tlp": "amber", "to": ["Bolt"], "kind": "stix", "content": "{\"type\":\"bundle\"}"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_content",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let (s, v) = call(
+            app,
+            Method::POST,
+            "/api/shares",
+            Some(ADMIN),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(s, status, "{body} -> {v}");
+        assert_error_shape(&v, code);
+    }
+
+    let (s, v) = call(
+        app,
+        Method::POST,
+        "/api/shares",
+        Some(ANALYST),
+        Some(json!({"tlp": "amber", "to": ["Bolt"], "content": stix})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["tlp"], "TLP:AMBER");
+    assert_eq!(v["kind"], "stix");
+    assert_eq!(v["deliveries"].as_array().unwrap().len(), 1);
+    assert_eq!(v["deliveries"][0]["state"], "pending");
+    let id = v["id"].as_str().unwrap().to_string();
+    let (s, v) = call(
+        app,
+        Method::GET,
+        &format!("/api/shares/{id}"),
+        Some(ANALYST),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["id"], id.as_str());
+    assert_eq!(api.store.pending_deliveries().unwrap(), 1);
+
+    let (s, v) = call(
+        app,
+        Method::GET,
+        "/api/shares/not-a-uuid",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_error_shape(&v, "invalid_id");
+    let (s, v) = call(
+        app,
+        Method::GET,
+        "/api/shares/5d0092c5-5f74-4287-9642-33f4c354e56d",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_error_shape(&v, "not_found");
+    let (s, v) = call(
+        app,
+        Method::GET,
+        "/api/inbox/5d0092c5-5f74-4287-9642-33f4c354e56d",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_error_shape(&v, "not_found");
+    let (s, v) = call(
+        app,
+        Method::GET,
+        "/api/inbox/5d0092c5-5f74-4287-9642-33f4c354e56d/content",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_error_shape(&v, "not_found");
+    let (s, v) = call(app, Method::GET, "/api/inbox", Some(ANALYST), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v.as_array().unwrap().len(), 0);
+
+    // The ledger holds the refusals (content-level ones) and the release.
+    let (s, v) = call(app, Method::GET, "/api/ledger", Some(ANALYST), None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_error_shape(&v, "forbidden");
+    let (_, v) = call(app, Method::GET, "/api/ledger", Some(ADMIN), None).await;
+    let kinds: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "share.refused").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "share.released").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&"peer.added"));
+}

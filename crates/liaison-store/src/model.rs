@@ -1,0 +1,402 @@
+//! The values the store takes and returns.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use liaison_core::identity::NodeId;
+use liaison_core::{Kind, Tlp};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A ledger event to append, in the same transaction as the change it records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Event kind, one of [`liaison_core::ledger::kinds`].
+    pub kind: &'static str,
+    /// Who caused it: a user id, `peer:<node id>` or `node`.
+    pub actor: String,
+    /// Event details. Never secrets (tokens, keys) nor shared content.
+    pub body: serde_json::Value,
+}
+
+/// One stored ledger entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerRow {
+    /// Sequence number, from 0, without gaps.
+    pub seq: u64,
+    /// When it was appended (RFC 3339, microseconds, UTC).
+    pub time: String,
+    /// Event kind.
+    pub kind: String,
+    /// Who caused it.
+    pub actor: String,
+    /// Event details.
+    pub body: serde_json::Value,
+    /// The canonical bytes of the [`liaison_core::ledger::Entry`].
+    pub entry: Vec<u8>,
+    /// `liaison_core::ledger::leaf_hash(&entry)`.
+    pub leaf_hash: [u8; 32],
+}
+
+/// A local user's role (DESIGN §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Manages peers, agreements, users and keys.
+    Admin,
+    /// Drafts shares and reads the inbox.
+    Analyst,
+    /// Approves or rejects shares awaiting approval.
+    Approver,
+    /// Reads, verifies and exports the ledger.
+    Auditor,
+}
+
+/// A string that is not a role.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a role: expected one of admin, analyst, approver, auditor")]
+pub struct ParseRoleError(pub String);
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Analyst, Role::Approver, Role::Auditor];
+
+    /// The lower-case name, e.g. `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Analyst => "analyst",
+            Role::Approver => "approver",
+            Role::Auditor => "auditor",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = ParseRoleError;
+
+    /// The lower-case name, in any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| ParseRoleError(s.to_string()))
+    }
+}
+
+/// A local API user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Stable id (a UUID string); used as the ledger actor.
+    pub id: String,
+    /// Unique login name.
+    pub name: String,
+    /// What the user may do.
+    pub role: Role,
+    /// When the user was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A pinned peer node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerRecord {
+    /// Local, unique name for the peer.
+    pub name: String,
+    /// The peer's node id (its Ed25519 public key).
+    pub node_id: NodeId,
+    /// Organization named on its card.
+    pub org: String,
+    /// The signed identity card, as pinned (`SignedCard::to_json`).
+    pub card_json: String,
+    /// QUIC endpoints (`host:port`).
+    pub endpoints: Vec<String>,
+    /// The age recipient (`age1…`) to encrypt to.
+    pub age_recipient: String,
+    /// Trust tier (1 = closest).
+    pub tier: u8,
+    /// When it was pinned.
+    pub added_at: DateTime<Utc>,
+    /// Last authenticated contact, if any.
+    pub last_contact: Option<DateTime<Utc>>,
+}
+
+/// A sealed share to store with its outbox rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewShare {
+    /// The bundle id (also the manifest's `bundle_id`).
+    pub id: Uuid,
+    /// The drafting user's id.
+    pub created_by: String,
+    /// The effective TLP label.
+    pub tlp: Tlp,
+    /// What the content is.
+    pub kind: Kind,
+    /// The content as shared (after redaction).
+    pub content: Vec<u8>,
+    /// The exact manifest bytes that were signed.
+    pub manifest: Vec<u8>,
+    /// SHA-256 (hex) of `manifest`.
+    pub manifest_sha256: String,
+    /// The DSSE envelope over the manifest (JSON).
+    pub dsse: Vec<u8>,
+    /// One delivery per recipient.
+    pub deliveries: Vec<NewDelivery>,
+}
+
+/// One recipient's encrypted envelope, queued for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    /// The recipient.
+    pub peer: NodeId,
+    /// The age ciphertext for this recipient only.
+    pub envelope: Vec<u8>,
+    /// SHA-256 (hex) of `envelope`.
+    pub envelope_sha256: String,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Not yet acknowledged; the worker retries it.
+    Pending,
+    /// The peer returned a verified positive receipt.
+    Delivered,
+    /// The peer returned a verified negative receipt (final).
+    Rejected,
+}
+
+/// A string that is not a delivery state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a delivery state: expected one of pending, delivered, rejected")]
+pub struct ParseDeliveryStateError(pub String);
+
+impl DeliveryState {
+    /// Every state.
+    pub const ALL: [DeliveryState; 3] = [
+        DeliveryState::Pending,
+        DeliveryState::Delivered,
+        DeliveryState::Rejected,
+    ];
+
+    /// The snake_case name, e.g. `pending`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Rejected => "rejected",
+        }
+    }
+}
+
+impl fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DeliveryState {
+    type Err = ParseDeliveryStateError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        DeliveryState::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| ParseDeliveryStateError(s.to_string()))
+    }
+}
+
+/// A peer's verified, signed receipt for one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReceipt {
+    /// The signed receipt (DSSE JSON) as received.
+    pub json: Vec<u8>,
+    /// Whether the peer accepted the bundle.
+    pub accepted: bool,
+    /// The peer's reason, when rejected.
+    pub reason: Option<String>,
+    /// When the peer says it received the delivery.
+    pub received_at: DateTime<Utc>,
+}
+
+/// One delivery of a share, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    /// Outbox row id.
+    pub id: i64,
+    /// The share delivered.
+    pub share_id: Uuid,
+    /// The recipient.
+    pub peer: NodeId,
+    /// The recipient's local name, if it is still pinned.
+    pub peer_name: Option<String>,
+    /// Where the delivery stands.
+    pub state: DeliveryState,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// When the worker tries next (meaningful while pending).
+    pub next_attempt_at: DateTime<Utc>,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+    /// When the receipt was stored.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// The receipt, once completed.
+    pub receipt: Option<StoredReceipt>,
+}
+
+/// An outbound share, as listed (without content).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareRecord {
+    /// The bundle id.
+    pub id: Uuid,
+    /// When it was stored.
+    pub created_at: DateTime<Utc>,
+    /// The drafting user's id.
+    pub created_by: String,
+    /// The effective TLP label.
+    pub tlp: Tlp,
+    /// What the content is.
+    pub kind: Kind,
+    /// SHA-256 (hex) of the signed manifest.
+    pub manifest_sha256: String,
+    /// Content size in bytes.
+    pub size: u64,
+    /// One delivery per recipient, in queue order.
+    pub deliveries: Vec<DeliveryRecord>,
+}
+
+/// A delivery the worker should attempt now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDelivery {
+    /// Outbox row id.
+    pub id: i64,
+    /// The share delivered.
+    pub share_id: Uuid,
+    /// The recipient.
+    pub peer: NodeId,
+    /// The age ciphertext to send.
+    pub envelope: Vec<u8>,
+    /// SHA-256 (hex) of `envelope`.
+    pub envelope_sha256: String,
+    /// Failed attempts so far.
+    pub attempts: u32,
+}
+
+/// A verified inbound bundle to accept into the inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInbound {
+    /// The bundle id (deduplication key).
+    pub bundle_id: Uuid,
+    /// The originating node.
+    pub sender: NodeId,
+    /// The originating organization.
+    pub sender_org: String,
+    /// The bundle's TLP label.
+    pub tlp: Tlp,
+    /// What the content is.
+    pub kind: Kind,
+    /// The exact signed manifest bytes.
+    pub manifest: Vec<u8>,
+    /// SHA-256 (hex) of `manifest`.
+    pub manifest_sha256: String,
+    /// The DSSE envelope over the manifest (JSON).
+    pub dsse: Vec<u8>,
+    /// The content.
+    pub content: Vec<u8>,
+    /// SHA-256 (hex) of the ciphertext as received.
+    pub envelope_sha256: String,
+}
+
+/// An accepted inbound bundle, as listed (without content).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxRecord {
+    /// The bundle id.
+    pub bundle_id: Uuid,
+    /// When it was first accepted.
+    pub received_at: DateTime<Utc>,
+    /// The originating node.
+    pub sender: NodeId,
+    /// The originating organization.
+    pub sender_org: String,
+    /// The bundle's TLP label.
+    pub tlp: Tlp,
+    /// What the content is.
+    pub kind: Kind,
+    /// SHA-256 (hex) of the signed manifest.
+    pub manifest_sha256: String,
+    /// Content size in bytes.
+    pub size: u64,
+    /// The signed receipt returned to the sender.
+    pub receipt_json: Vec<u8>,
+}
+
+/// A refused inbound delivery to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRejection {
+    /// SHA-256 (hex) of the ciphertext as received.
+    pub envelope_sha256: String,
+    /// The delivering peer.
+    pub sender: NodeId,
+    /// The bundle id, when the envelope could be opened.
+    pub bundle_id: Option<Uuid>,
+    /// Machine-readable reason (e.g. `bad_signature`).
+    pub reason: String,
+    /// Human-readable detail.
+    pub detail: String,
+    /// The signed negative receipt returned.
+    pub receipt_json: Vec<u8>,
+}
+
+/// A recorded inbound refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectionRecord {
+    /// Row id.
+    pub id: i64,
+    /// When it was refused.
+    pub received_at: DateTime<Utc>,
+    /// SHA-256 (hex) of the ciphertext as received.
+    pub envelope_sha256: String,
+    /// The delivering peer.
+    pub sender: NodeId,
+    /// The bundle id, when the envelope could be opened.
+    pub bundle_id: Option<Uuid>,
+    /// Machine-readable reason.
+    pub reason: String,
+    /// Human-readable detail.
+    pub detail: String,
+    /// The signed negative receipt returned.
+    pub receipt_json: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_round_trips() {
+        for r in Role::ALL {
+            assert_eq!(r.to_string().parse::<Role>(), Ok(r));
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(json, format!("\"{r}\""));
+        }
+        assert_eq!("Admin".parse::<Role>(), Ok(Role::Admin));
+        assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn delivery_state_round_trips() {
+        for d in DeliveryState::ALL {
+            assert_eq!(d.to_string().parse::<DeliveryState>(), Ok(d));
+            let json = serde_json::to_string(&d).unwrap();
+            assert_eq!(json, format!("\"{d}\""));
+        }
+        assert!("done".parse::<DeliveryState>().is_err());
+    }
+}

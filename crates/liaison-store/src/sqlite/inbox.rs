@@ -1,0 +1,166 @@
+//! Accepted inbound bundles and refused deliveries.
+
+use rusqlite::{params, Connection, Row};
+use uuid::Uuid;
+
+use super::codec::{all, count, first, int, now, parse, parse_ts, sql_len, ts};
+use super::ledger;
+use crate::model::{Event, InboxRecord, NewInbound, NewRejection, RejectionRecord};
+use crate::store::Result;
+
+const SELECT_INBOX: &str = "SELECT bundle_id, received_at, sender, sender_org, tlp, kind,
+                                   manifest_sha256, size, receipt_json
+                            FROM inbox";
+
+const SELECT_REJECTION: &str = "SELECT id, received_at, envelope_sha256, sender, bundle_id,
+                                       reason, detail, receipt_json
+                                FROM inbound_rejections";
+
+/// The receipt stored for `bundle_id`, if it was accepted.
+pub(crate) fn receipt(conn: &Connection, bundle_id: Uuid) -> Result<Option<Vec<u8>>> {
+    first(
+        conn,
+        "SELECT receipt_json FROM inbox WHERE bundle_id = ?1",
+        [bundle_id.to_string()],
+        |r| Ok(r.get(0)?),
+    )
+}
+
+/// Accept a bundle once. `ON CONFLICT DO NOTHING` on the primary key makes
+/// the check and the insert one atomic step; on a duplicate the original
+/// receipt is returned and nothing (not even a ledger entry) is written.
+pub(crate) fn accept(
+    conn: &Connection,
+    item: &NewInbound,
+    receipt_json: &[u8],
+    event: &Event,
+) -> Result<Vec<u8>> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO inbox (bundle_id, received_at, sender, sender_org, tlp, kind, manifest,
+                                manifest_sha256, dsse, content, size, envelope_sha256,
+                                receipt_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT (bundle_id) DO NOTHING",
+        )?
+        .execute(params![
+            item.bundle_id.to_string(),
+            ts(now()),
+            item.sender.to_string(),
+            item.sender_org,
+            item.tlp.to_string(),
+            item.kind.to_string(),
+            item.manifest,
+            item.manifest_sha256,
+            item.dsse,
+            item.content,
+            sql_len(&item.content),
+            item.envelope_sha256,
+            receipt_json,
+        ])?;
+    if inserted == 0 {
+        return receipt(conn, item.bundle_id)?.ok_or_else(|| {
+            crate::StoreError::Db(format!(
+                "inbox bundle {} vanished during accept",
+                item.bundle_id
+            ))
+        });
+    }
+    ledger::append(conn, event)?;
+    Ok(receipt_json.to_vec())
+}
+
+/// Record a refused delivery, with the ledger entry.
+pub(crate) fn reject(conn: &Connection, r: &NewRejection, event: &Event) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO inbound_rejections (received_at, envelope_sha256, sender, bundle_id, reason,
+                                         detail, receipt_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        ts(now()),
+        r.envelope_sha256,
+        r.sender.to_string(),
+        r.bundle_id.map(|b| b.to_string()),
+        r.reason,
+        r.detail,
+        r.receipt_json,
+    ])?;
+    ledger::append(conn, event)?;
+    Ok(())
+}
+
+/// Up to `limit` refusals, newest first.
+pub(crate) fn rejections(conn: &Connection, limit: u32) -> Result<Vec<RejectionRecord>> {
+    all(
+        conn,
+        &format!("{SELECT_REJECTION} ORDER BY id DESC LIMIT ?1"),
+        [limit],
+        rejection_row,
+    )
+}
+
+/// Up to `limit` inbox bundles, newest first.
+pub(crate) fn list(conn: &Connection, limit: u32) -> Result<Vec<InboxRecord>> {
+    all(
+        conn,
+        &format!("{SELECT_INBOX} ORDER BY received_at DESC, rowid DESC LIMIT ?1"),
+        [limit],
+        inbox_row,
+    )
+}
+
+/// One inbox bundle and its content.
+pub(crate) fn item(conn: &Connection, bundle_id: Uuid) -> Result<Option<(InboxRecord, Vec<u8>)>> {
+    let sql = "SELECT bundle_id, received_at, sender, sender_org, tlp, kind, manifest_sha256,
+                      size, receipt_json, content
+               FROM inbox WHERE bundle_id = ?1";
+    first(conn, sql, [bundle_id.to_string()], |r| {
+        Ok((inbox_row(r)?, r.get("content")?))
+    })
+}
+
+/// The signed manifest bytes of an inbox bundle.
+pub(crate) fn manifest(conn: &Connection, bundle_id: Uuid) -> Result<Option<Vec<u8>>> {
+    first(
+        conn,
+        "SELECT manifest FROM inbox WHERE bundle_id = ?1",
+        [bundle_id.to_string()],
+        |r| Ok(r.get(0)?),
+    )
+}
+
+/// How many bundles the inbox holds.
+pub(crate) fn len(conn: &Connection) -> Result<u64> {
+    count(conn, "SELECT COUNT(*) FROM inbox", [])
+}
+
+fn inbox_row(r: &Row<'_>) -> Result<InboxRecord> {
+    Ok(InboxRecord {
+        bundle_id: parse("inbox bundle id", &r.get::<_, String>("bundle_id")?)?,
+        received_at: parse_ts("inbox received_at", &r.get::<_, String>("received_at")?)?,
+        sender: parse("inbox sender", &r.get::<_, String>("sender")?)?,
+        sender_org: r.get("sender_org")?,
+        tlp: parse("inbox tlp", &r.get::<_, String>("tlp")?)?,
+        kind: parse("inbox kind", &r.get::<_, String>("kind")?)?,
+        manifest_sha256: r.get("manifest_sha256")?,
+        size: int("inbox size", r.get("size")?)?,
+        receipt_json: r.get("receipt_json")?,
+    })
+}
+
+fn rejection_row(r: &Row<'_>) -> Result<RejectionRecord> {
+    let bundle_id: Option<String> = r.get("bundle_id")?;
+    Ok(RejectionRecord {
+        id: r.get("id")?,
+        received_at: parse_ts("rejection received_at", &r.get::<_, String>("received_at")?)?,
+        envelope_sha256: r.get("envelope_sha256")?,
+        sender: parse("rejection sender", &r.get::<_, String>("sender")?)?,
+        bundle_id: bundle_id
+            .map(|b| parse("rejection bundle id", &b))
+            .transpose()?,
+        reason: r.get("reason")?,
+        detail: r.get("detail")?,
+        receipt_json: r.get("receipt_json")?,
+    })
+}

@@ -1,0 +1,223 @@
+//! The SQLite implementation of [`Store`].
+
+mod codec;
+mod inbox;
+mod ledger;
+mod outbox;
+mod peers;
+mod schema;
+mod users;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use chrono::{DateTime, Utc};
+use liaison_core::identity::NodeId;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use uuid::Uuid;
+
+use crate::model::{
+    DueDelivery, Event, InboxRecord, LedgerRow, NewInbound, NewRejection, NewShare, PeerRecord,
+    RejectionRecord, Role, ShareRecord, StoredReceipt, User,
+};
+use crate::store::{Result, Store};
+
+/// The default store: one SQLite database file (`HOME/liaison.db`).
+///
+/// Holds a single connection behind a mutex, so there is one writer and
+/// calls are serialized; that matches SQLite's own model and keeps every
+/// transaction simple. The connection runs in WAL mode with
+/// `synchronous=FULL` (a returned commit survives power loss),
+/// `foreign_keys=ON` and a 5 s busy timeout (another process, such as an
+/// offline CLI command, may hold the file briefly). Write transactions
+/// start with `BEGIN IMMEDIATE`, so they take the write lock up front and
+/// never fail half-way on a lock upgrade.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Open (creating if needed, owner-only) the database at `path`, apply
+    /// the PRAGMAs and run pending migrations.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
+        let path = path.as_ref();
+        schema::create_private(path)?;
+        let conn = Connection::open(path)?;
+        SqliteStore::setup(conn, true)
+    }
+
+    /// A private in-memory database (no WAL, gone when dropped), for tests.
+    pub fn open_in_memory() -> Result<SqliteStore> {
+        SqliteStore::setup(Connection::open_in_memory()?, false)
+    }
+
+    fn setup(mut conn: Connection, wal: bool) -> Result<SqliteStore> {
+        schema::configure(&conn, wal)?;
+        schema::migrate(&mut conn)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The connection. A panic while it was held cannot leave a transaction
+    /// open (dropping a `Transaction` rolls it back), so a poisoned lock is
+    /// safe to take over.
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Run `f` on the connection, outside any explicit transaction.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        f(&self.lock())
+    }
+
+    /// Run several reads in one (deferred) transaction: they all see the
+    /// same snapshot, even if another process writes in between.
+    fn snapshot<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Run `f` in one `BEGIN IMMEDIATE` transaction: committed if `f`
+    /// succeeds, rolled back (nothing written) if it fails.
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+impl Store for SqliteStore {
+    fn init_node(&self, node_id: &NodeId, org: &str, admin_token_hash: &str) -> Result<User> {
+        self.write(|tx| users::init_node(tx, node_id, org, admin_token_hash))
+    }
+
+    fn add_user(&self, name: &str, role: Role, token_hash: &str, actor: &str) -> Result<User> {
+        self.write(|tx| users::add(tx, name, role, token_hash, actor))
+    }
+
+    fn user_by_token_hash(&self, token_hash: &str) -> Result<Option<User>> {
+        self.read(|c| users::by_token_hash(c, token_hash))
+    }
+
+    fn users(&self) -> Result<Vec<User>> {
+        self.read(users::list)
+    }
+
+    fn add_peer(&self, peer: &PeerRecord, actor: &str) -> Result<()> {
+        self.write(|tx| peers::add(tx, peer, actor))
+    }
+
+    fn remove_peer(&self, node_id: &NodeId, actor: &str) -> Result<()> {
+        self.write(|tx| peers::remove(tx, node_id, actor))
+    }
+
+    fn peers(&self) -> Result<Vec<PeerRecord>> {
+        self.read(peers::list)
+    }
+
+    fn peer(&self, name_or_id: &str) -> Result<Option<PeerRecord>> {
+        self.read(|c| peers::find(c, name_or_id))
+    }
+
+    fn touch_peer(&self, node_id: &NodeId, at: DateTime<Utc>) -> Result<()> {
+        self.read(|c| peers::touch(c, node_id, at))
+    }
+
+    fn append(&self, event: &Event) -> Result<LedgerRow> {
+        self.write(|tx| ledger::append(tx, event))
+    }
+
+    fn ledger(&self, since_seq: u64, limit: u32) -> Result<Vec<LedgerRow>> {
+        self.read(|c| ledger::rows(c, since_seq, limit))
+    }
+
+    fn ledger_len(&self) -> Result<u64> {
+        self.read(ledger::len)
+    }
+
+    fn create_share(&self, share: &NewShare, event: &Event) -> Result<()> {
+        self.write(|tx| outbox::create(tx, share, event))
+    }
+
+    fn shares(&self, limit: u32) -> Result<Vec<ShareRecord>> {
+        self.snapshot(|tx| outbox::list(tx, limit))
+    }
+
+    fn share(&self, id: Uuid) -> Result<Option<ShareRecord>> {
+        self.snapshot(|tx| outbox::get(tx, id))
+    }
+
+    fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueDelivery>> {
+        self.read(|c| outbox::due(c, now, limit))
+    }
+
+    fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
+        self.read(outbox::next_due_at)
+    }
+
+    fn pending_deliveries(&self) -> Result<u64> {
+        self.read(outbox::pending)
+    }
+
+    fn delivery_retry(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+        event: Option<&Event>,
+    ) -> Result<()> {
+        self.write(|tx| outbox::retry(tx, id, error, next_attempt_at, event))
+    }
+
+    fn delivery_completed(&self, id: i64, receipt: &StoredReceipt, event: &Event) -> Result<bool> {
+        self.write(|tx| outbox::complete(tx, id, receipt, event))
+    }
+
+    fn inbound_receipt(&self, bundle_id: Uuid) -> Result<Option<Vec<u8>>> {
+        self.read(|c| inbox::receipt(c, bundle_id))
+    }
+
+    fn accept_inbound(
+        &self,
+        item: &NewInbound,
+        receipt_json: &[u8],
+        event: &Event,
+    ) -> Result<Vec<u8>> {
+        self.write(|tx| inbox::accept(tx, item, receipt_json, event))
+    }
+
+    fn reject_inbound(&self, rejection: &NewRejection, event: &Event) -> Result<()> {
+        self.write(|tx| inbox::reject(tx, rejection, event))
+    }
+
+    fn rejections(&self, limit: u32) -> Result<Vec<RejectionRecord>> {
+        self.read(|c| inbox::rejections(c, limit))
+    }
+
+    fn inbox(&self, limit: u32) -> Result<Vec<InboxRecord>> {
+        self.read(|c| inbox::list(c, limit))
+    }
+
+    fn inbox_item(&self, bundle_id: Uuid) -> Result<Option<(InboxRecord, Vec<u8>)>> {
+        self.read(|c| inbox::item(c, bundle_id))
+    }
+
+    fn inbox_manifest(&self, bundle_id: Uuid) -> Result<Option<Vec<u8>>> {
+        self.read(|c| inbox::manifest(c, bundle_id))
+    }
+
+    fn inbox_len(&self) -> Result<u64> {
+        self.read(inbox::len)
+    }
+
+    fn receipts_count(&self) -> Result<u64> {
+        self.read(outbox::receipts)
+    }
+}

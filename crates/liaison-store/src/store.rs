@@ -1,0 +1,142 @@
+//! The storage trait.
+
+use chrono::{DateTime, Utc};
+use liaison_core::identity::NodeId;
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::model::{
+    DueDelivery, Event, InboxRecord, LedgerRow, NewInbound, NewRejection, NewShare, PeerRecord,
+    RejectionRecord, Role, ShareRecord, StoredReceipt, User,
+};
+
+/// The store's result type.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Persistence for one node.
+///
+/// Methods are synchronous and may block on disk; async callers should use
+/// `tokio::task::spawn_blocking`. Every method that changes state commits
+/// the change and its ledger entry in one transaction: either both are
+/// durable or neither is. Listings are bounded by `limit`.
+pub trait Store: Send + Sync {
+    /// Record this node's identity and create the user `admin` (role admin)
+    /// holding `admin_token_hash`; ledger `node.initialized` with the node id
+    /// and org (never the hash). [`StoreError::Conflict`] if the node is
+    /// already initialized.
+    fn init_node(&self, node_id: &NodeId, org: &str, admin_token_hash: &str) -> Result<User>;
+
+    /// Create a user; ledger `user.added` with the name and role only.
+    /// [`StoreError::Conflict`] if the name (or the token) is taken.
+    fn add_user(&self, name: &str, role: Role, token_hash: &str, actor: &str) -> Result<User>;
+
+    /// The user holding the token with this hash, if any.
+    fn user_by_token_hash(&self, token_hash: &str) -> Result<Option<User>>;
+
+    /// Every user, oldest first.
+    fn users(&self) -> Result<Vec<User>>;
+
+    /// Pin a peer; ledger `peer.added` with name, node id, org and tier.
+    /// [`StoreError::Conflict`] if the name or the node id is already pinned.
+    fn add_peer(&self, peer: &PeerRecord, actor: &str) -> Result<()>;
+
+    /// Unpin a peer; ledger `peer.removed`. [`StoreError::NotFound`] if it is
+    /// not pinned. Its past deliveries stay (with no `peer_name`).
+    fn remove_peer(&self, node_id: &NodeId, actor: &str) -> Result<()>;
+
+    /// Every pinned peer, by name.
+    fn peers(&self) -> Result<Vec<PeerRecord>>;
+
+    /// The peer whose local name or node id (string form) is `name_or_id`;
+    /// a node id match wins.
+    fn peer(&self, name_or_id: &str) -> Result<Option<PeerRecord>>;
+
+    /// Record an authenticated contact with a peer (no ledger entry). Never
+    /// moves `last_contact` backwards; a peer no longer pinned is ignored.
+    fn touch_peer(&self, node_id: &NodeId, at: DateTime<Utc>) -> Result<()>;
+
+    /// Append one ledger event in its own transaction (e.g. a refusal that
+    /// changes nothing else).
+    fn append(&self, event: &Event) -> Result<LedgerRow>;
+
+    /// Up to `limit` ledger rows with `seq >= since_seq`, in order.
+    fn ledger(&self, since_seq: u64, limit: u32) -> Result<Vec<LedgerRow>>;
+
+    /// The number of ledger entries (= the next sequence number).
+    fn ledger_len(&self) -> Result<u64>;
+
+    /// Store a sealed share, one pending outbox row per delivery (attempts 0,
+    /// due now) and `event`, in one transaction. [`StoreError::Conflict`] if
+    /// the share id exists or a peer appears twice; nothing is written then.
+    fn create_share(&self, share: &NewShare, event: &Event) -> Result<()>;
+
+    /// Up to `limit` shares, newest first, with their deliveries.
+    fn shares(&self, limit: u32) -> Result<Vec<ShareRecord>>;
+
+    /// One share with its deliveries.
+    fn share(&self, id: Uuid) -> Result<Option<ShareRecord>>;
+
+    /// Up to `limit` pending deliveries due at `now`, the longest-waiting
+    /// first.
+    fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueDelivery>>;
+
+    /// When the earliest pending delivery is due, if any is pending.
+    fn next_due_at(&self) -> Result<Option<DateTime<Utc>>>;
+
+    /// How many deliveries are pending.
+    fn pending_deliveries(&self) -> Result<u64>;
+
+    /// Record a failed attempt: `attempts += 1`, `last_error`, the next
+    /// attempt time, and `event` if given, in one transaction. A delivery
+    /// completed meanwhile is left alone (and `event` not written);
+    /// [`StoreError::NotFound`] if there is no such delivery.
+    fn delivery_retry(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+        event: Option<&Event>,
+    ) -> Result<()>;
+
+    /// Complete a pending delivery with its verified receipt: state
+    /// delivered (accepted) or rejected, the receipt, `completed_at` and
+    /// `event`, in one transaction; returns `true`. If it was already
+    /// completed, changes nothing and returns `false` (idempotent).
+    /// [`StoreError::NotFound`] if there is no such delivery.
+    fn delivery_completed(&self, id: i64, receipt: &StoredReceipt, event: &Event) -> Result<bool>;
+
+    /// The receipt returned when `bundle_id` was accepted, if it was.
+    fn inbound_receipt(&self, bundle_id: Uuid) -> Result<Option<Vec<u8>>>;
+
+    /// Accept a verified bundle into the inbox with `receipt_json` and
+    /// `event`, in one transaction, and return `receipt_json`. If the bundle
+    /// id is already in the inbox, write nothing and return the *original*
+    /// receipt (redelivery after a crash).
+    fn accept_inbound(
+        &self,
+        item: &NewInbound,
+        receipt_json: &[u8],
+        event: &Event,
+    ) -> Result<Vec<u8>>;
+
+    /// Record a refused inbound delivery and `event`, in one transaction.
+    fn reject_inbound(&self, rejection: &NewRejection, event: &Event) -> Result<()>;
+
+    /// Up to `limit` recorded refusals, newest first.
+    fn rejections(&self, limit: u32) -> Result<Vec<RejectionRecord>>;
+
+    /// Up to `limit` inbox bundles, newest first (without content).
+    fn inbox(&self, limit: u32) -> Result<Vec<InboxRecord>>;
+
+    /// One inbox bundle and its content.
+    fn inbox_item(&self, bundle_id: Uuid) -> Result<Option<(InboxRecord, Vec<u8>)>>;
+
+    /// The exact signed manifest bytes of an inbox bundle.
+    fn inbox_manifest(&self, bundle_id: Uuid) -> Result<Option<Vec<u8>>>;
+
+    /// How many bundles the inbox holds.
+    fn inbox_len(&self) -> Result<u64>;
+
+    /// How many deliveries completed with a stored receipt.
+    fn receipts_count(&self) -> Result<u64>;
+}

@@ -1,0 +1,679 @@
+//! Behaviour of `SqliteStore` on real database files.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+
+use chrono::{Duration, SubsecRound, Utc};
+use liaison_core::identity::{NodeId, NodeKeys};
+use liaison_core::ledger::{kinds, leaf_hash, Entry};
+use liaison_core::{Kind, Tlp};
+use liaison_store::{
+    token_hash, DeliveryState, Event, NewDelivery, NewInbound, NewRejection, NewShare, PeerRecord,
+    Role, SqliteStore, Store, StoreError, StoredReceipt,
+};
+use serde_json::json;
+use tempfile::TempDir;
+use uuid::Uuid;
+
+fn open() -> (TempDir, PathBuf, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("liaison.db");
+    let store = SqliteStore::open(&path).unwrap();
+    (dir, path, store)
+}
+
+fn node_id() -> NodeId {
+    NodeKeys::generate().unwrap().node_id()
+}
+
+fn peer(name: &str) -> PeerRecord {
+    let keys = NodeKeys::generate().unwrap();
+    let endpoints = vec![format!("{name}.example:7443")];
+    let card = keys.issue_card(&format!("{name} org"), endpoints.clone(), Utc::now());
+    PeerRecord {
+        name: name.to_string(),
+        node_id: keys.node_id(),
+        org: card.card.org.clone(),
+        card_json: card.to_json(),
+        endpoints,
+        age_recipient: card.card.age_recipient.clone(),
+        tier: 2,
+        added_at: Utc::now().trunc_subsecs(6),
+        last_contact: None,
+    }
+}
+
+fn event(kind: &'static str, body: serde_json::Value) -> Event {
+    Event {
+        kind,
+        actor: "tester".into(),
+        body,
+    }
+}
+
+fn new_share(peers: &[NodeId]) -> NewShare {
+    NewShare {
+        id: Uuid::new_v4(),
+        created_by: "analyst-1".into(),
+        tlp: Tlp::Amber,
+        kind: Kind::Stix,
+        content: b"{\"type\":\"bundle\"}".to_vec(),
+        manifest: b"{\"v\":1}".to_vec(),
+        manifest_sha256: "ab".repeat(32),
+        dsse: b"{}".to_vec(),
+        deliveries: peers
+            .iter()
+            .map(|p| NewDelivery {
+                peer: *p,
+                envelope: format!("ciphertext for {p}").into_bytes(),
+                envelope_sha256: "cd".repeat(32),
+            })
+            .collect(),
+    }
+}
+
+fn released(share: &NewShare) -> Event {
+    event(kinds::SHARE_RELEASED, json!({ "share_id": share.id }))
+}
+
+fn receipt(accepted: bool, json: &[u8]) -> StoredReceipt {
+    StoredReceipt {
+        json: json.to_vec(),
+        accepted,
+        reason: (!accepted).then(|| "not_a_recipient".to_string()),
+        received_at: Utc::now().trunc_subsecs(6),
+    }
+}
+
+fn inbound(sender: NodeId) -> NewInbound {
+    NewInbound {
+        bundle_id: Uuid::new_v4(),
+        sender,
+        sender_org: "Org A".into(),
+        tlp: Tlp::Green,
+        kind: Kind::Csaf,
+        manifest: b"{\"manifest\":true}".to_vec(),
+        manifest_sha256: "ef".repeat(32),
+        dsse: b"{\"dsse\":true}".to_vec(),
+        content: b"{\"document\":{}}".to_vec(),
+        envelope_sha256: "01".repeat(32),
+    }
+}
+
+fn raw(path: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).unwrap()
+}
+
+fn count(path: &Path, table: &str) -> i64 {
+    raw(path)
+        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+fn assert_ledger_sound(store: &SqliteStore) -> u64 {
+    let len = store.ledger_len().unwrap();
+    let rows = store.ledger(0, u32::MAX).unwrap();
+    assert_eq!(rows.len() as u64, len);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row.seq, i as u64, "sequence numbers have no gaps");
+        assert_eq!(row.leaf_hash, leaf_hash(&row.entry));
+        let entry = Entry::from_bytes(&row.entry).unwrap();
+        assert_eq!(entry.seq, row.seq);
+        assert_eq!(entry.time, row.time);
+        assert_eq!(entry.kind, row.kind);
+        assert_eq!(entry.actor, row.actor);
+        assert_eq!(entry.body, row.body);
+    }
+    len
+}
+
+#[test]
+fn init_node_creates_admin_and_ledgers_without_the_hash() {
+    let (_dir, _path, store) = open();
+    let node = node_id();
+    let hash = token_hash("admin-token");
+    let admin = store.init_node(&node, "Org A", &hash).unwrap();
+    assert_eq!(admin.name, "admin");
+    assert_eq!(admin.role, Role::Admin);
+    assert!(Uuid::parse_str(&admin.id).is_ok());
+
+    assert_eq!(
+        store.user_by_token_hash(&hash).unwrap(),
+        Some(admin.clone())
+    );
+    assert_eq!(
+        store.user_by_token_hash(&token_hash("other")).unwrap(),
+        None
+    );
+
+    let again = store.init_node(&node, "Org A", &token_hash("x"));
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+
+    let rows = store.ledger(0, 10).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].kind, kinds::NODE_INITIALIZED);
+    assert_eq!(rows[0].actor, "node");
+    assert_eq!(
+        rows[0].body,
+        json!({"node_id": node.to_string(), "org": "Org A"})
+    );
+    assert!(!String::from_utf8_lossy(&rows[0].entry).contains(&hash));
+}
+
+#[test]
+fn users_are_added_and_found_by_token_hash() {
+    let (_dir, _path, store) = open();
+    let admin = store
+        .init_node(&node_id(), "Org A", &token_hash("a"))
+        .unwrap();
+    let hash = token_hash("analyst-token");
+    let ana = store
+        .add_user("ana", Role::Analyst, &hash, &admin.id)
+        .unwrap();
+    assert_eq!(store.user_by_token_hash(&hash).unwrap(), Some(ana.clone()));
+    assert_eq!(store.users().unwrap(), vec![admin.clone(), ana]);
+
+    let dup_name = store.add_user("ana", Role::Auditor, &token_hash("b"), &admin.id);
+    assert!(matches!(dup_name, Err(StoreError::Conflict(_))));
+    let dup_token = store.add_user("bob", Role::Auditor, &hash, &admin.id);
+    match dup_token {
+        Err(StoreError::Conflict(m)) => assert!(!m.contains(&hash), "{m}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+
+    let rows = store.ledger(1, 10).unwrap();
+    assert_eq!(rows.len(), 1, "failed adds write no ledger entry");
+    assert_eq!(rows[0].kind, kinds::USER_ADDED);
+    assert_eq!(rows[0].actor, admin.id);
+    assert_eq!(rows[0].body, json!({"name": "ana", "role": "analyst"}));
+}
+
+#[test]
+fn peers_add_conflict_lookup_touch_remove() {
+    let (_dir, _path, store) = open();
+    let b = peer("bravo");
+    let c = peer("charlie");
+    store.add_peer(&b, "admin").unwrap();
+    store.add_peer(&c, "admin").unwrap();
+
+    let mut same_name = peer("bravo");
+    same_name.org = "Other".into();
+    match store.add_peer(&same_name, "admin") {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("named `bravo`"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let mut same_id = b.clone();
+    same_id.name = "bravo-2".into();
+    match store.add_peer(&same_id, "admin") {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("already pinned"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+
+    assert_eq!(store.peer("bravo").unwrap(), Some(b.clone()));
+    assert_eq!(store.peer(&c.node_id.to_string()).unwrap(), Some(c.clone()));
+    assert_eq!(store.peer("delta").unwrap(), None);
+    assert_eq!(store.peers().unwrap(), vec![b.clone(), c.clone()]);
+
+    let t1 = Utc::now().trunc_subsecs(6);
+    store.touch_peer(&b.node_id, t1).unwrap();
+    store
+        .touch_peer(&b.node_id, t1 - Duration::hours(1))
+        .unwrap();
+    let touched = store.peer("bravo").unwrap().unwrap();
+    assert_eq!(touched.last_contact, Some(t1), "never moves backwards");
+
+    store.remove_peer(&b.node_id, "admin").unwrap();
+    assert_eq!(store.peer("bravo").unwrap(), None);
+    assert!(matches!(
+        store.remove_peer(&b.node_id, "admin"),
+        Err(StoreError::NotFound(_))
+    ));
+    store.touch_peer(&b.node_id, t1).unwrap();
+
+    let kinds_seen: Vec<String> = store
+        .ledger(0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.kind)
+        .collect();
+    assert_eq!(
+        kinds_seen,
+        [kinds::PEER_ADDED, kinds::PEER_ADDED, kinds::PEER_REMOVED]
+    );
+    let added = &store.ledger(0, 1).unwrap()[0];
+    assert_eq!(
+        added.body,
+        json!({"name": "bravo", "node_id": b.node_id.to_string(), "org": "bravo org", "tier": 2})
+    );
+}
+
+#[test]
+fn create_share_writes_share_outbox_and_one_ledger_entry() {
+    let (_dir, path, store) = open();
+    let pinned = peer("bravo");
+    store.add_peer(&pinned, "admin").unwrap();
+    let before = store.ledger_len().unwrap();
+
+    let recipients = [pinned.node_id, node_id(), node_id()];
+    let share = new_share(&recipients);
+    store.create_share(&share, &released(&share)).unwrap();
+
+    assert_eq!(store.ledger_len().unwrap(), before + 1);
+    assert_eq!(count(&path, "shares"), 1);
+    assert_eq!(count(&path, "outbox"), 3);
+    assert_eq!(store.pending_deliveries().unwrap(), 3);
+
+    let rec = store.share(share.id).unwrap().unwrap();
+    assert_eq!(rec.tlp, Tlp::Amber);
+    assert_eq!(rec.kind, Kind::Stix);
+    assert_eq!(rec.size, share.content.len() as u64);
+    assert_eq!(rec.manifest_sha256, share.manifest_sha256);
+    assert_eq!(rec.deliveries.len(), 3);
+    for (d, want) in rec.deliveries.iter().zip(recipients) {
+        assert_eq!(d.peer, want);
+        assert_eq!(d.share_id, share.id);
+        assert_eq!(d.state, DeliveryState::Pending);
+        assert_eq!(d.attempts, 0);
+        assert!(d.next_attempt_at <= Utc::now());
+        assert_eq!(d.receipt, None);
+    }
+    assert_eq!(rec.deliveries[0].peer_name.as_deref(), Some("bravo"));
+    assert_eq!(rec.deliveries[1].peer_name, None);
+
+    let second = new_share(&[pinned.node_id]);
+    store.create_share(&second, &released(&second)).unwrap();
+    let listed: Vec<Uuid> = store.shares(10).unwrap().iter().map(|s| s.id).collect();
+    assert_eq!(listed, vec![second.id, share.id], "newest first");
+    assert_eq!(store.shares(1).unwrap().len(), 1);
+    assert_eq!(store.share(Uuid::new_v4()).unwrap(), None);
+    assert_ledger_sound(&store);
+}
+
+#[test]
+fn a_failed_create_share_leaves_nothing_behind() {
+    let (_dir, path, store) = open();
+    let share = new_share(&[node_id()]);
+    store.create_share(&share, &released(&share)).unwrap();
+    let ledger_before = store.ledger_len().unwrap();
+
+    // Same share id: refused at the first insert.
+    let mut dup = new_share(&[node_id(), node_id()]);
+    dup.id = share.id;
+    match store.create_share(&dup, &released(&dup)) {
+        Err(StoreError::Conflict(m)) => assert!(m.contains(&share.id.to_string()), "{m}"),
+        other => panic!("{other:?}"),
+    }
+
+    // A peer listed twice: refused midway, after the share row and one
+    // outbox row were written inside the transaction.
+    let twice = node_id();
+    let midway = new_share(&[node_id(), twice, twice]);
+    assert!(matches!(
+        store.create_share(&midway, &released(&midway)),
+        Err(StoreError::Conflict(_))
+    ));
+
+    assert_eq!(count(&path, "shares"), 1);
+    assert_eq!(count(&path, "outbox"), 1);
+    assert_eq!(store.share(midway.id).unwrap(), None);
+    assert_eq!(store.ledger_len().unwrap(), ledger_before);
+    assert_ledger_sound(&store);
+}
+
+#[test]
+fn due_retry_and_next_due_ordering() {
+    let (_dir, _path, store) = open();
+    assert_eq!(store.next_due_at().unwrap(), None);
+    let share = new_share(&[node_id(), node_id()]);
+    store.create_share(&share, &released(&share)).unwrap();
+    let now = Utc::now();
+
+    let due = store.due_deliveries(now, 10).unwrap();
+    assert_eq!(due.len(), 2);
+    assert!(due[0].id < due[1].id);
+    assert_eq!(due[0].peer, share.deliveries[0].peer);
+    assert_eq!(due[0].envelope, share.deliveries[0].envelope);
+    assert_eq!(due[0].attempts, 0);
+    assert_eq!(store.due_deliveries(now, 1).unwrap().len(), 1);
+    let (first, second) = (due[0].id, due[1].id);
+
+    let ledger_before = store.ledger_len().unwrap();
+    let retry_event = event(kinds::DELIVERY_RETRY, json!({ "delivery": first }));
+    store
+        .delivery_retry(
+            first,
+            "connection refused",
+            now + Duration::seconds(60),
+            Some(&retry_event),
+        )
+        .unwrap();
+    assert_eq!(store.ledger_len().unwrap(), ledger_before + 1);
+    store
+        .delivery_retry(second, "timed out", now + Duration::seconds(30), None)
+        .unwrap();
+    assert_eq!(
+        store.ledger_len().unwrap(),
+        ledger_before + 1,
+        "no event, no entry"
+    );
+
+    assert!(store.due_deliveries(now, 10).unwrap().is_empty());
+    let next = store.next_due_at().unwrap().unwrap();
+    assert_eq!(next, (now + Duration::seconds(30)).trunc_subsecs(6));
+
+    let due = store
+        .due_deliveries(now + Duration::seconds(45), 10)
+        .unwrap();
+    assert_eq!(due.iter().map(|d| d.id).collect::<Vec<_>>(), vec![second]);
+    assert_eq!(due[0].attempts, 1);
+    let due = store
+        .due_deliveries(now + Duration::seconds(90), 10)
+        .unwrap();
+    assert_eq!(
+        due.iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![second, first],
+        "the longest-waiting first"
+    );
+
+    let rec = store.share(share.id).unwrap().unwrap();
+    assert_eq!(
+        rec.deliveries[0].last_error.as_deref(),
+        Some("connection refused")
+    );
+    assert_eq!(rec.deliveries[0].attempts, 1);
+    assert!(matches!(
+        store.delivery_retry(9999, "x", now, None),
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[test]
+fn delivery_completed_is_idempotent() {
+    let (_dir, path, store) = open();
+    let share = new_share(&[node_id(), node_id()]);
+    store.create_share(&share, &released(&share)).unwrap();
+    let due = store.due_deliveries(Utc::now(), 10).unwrap();
+    let (ok_id, rej_id) = (due[0].id, due[1].id);
+    let stored = event(kinds::RECEIPT_STORED, json!({ "delivery": ok_id }));
+
+    let first = receipt(true, b"signed receipt 1");
+    assert!(store.delivery_completed(ok_id, &first, &stored).unwrap());
+    let ledger_after = store.ledger_len().unwrap();
+
+    let second = receipt(false, b"a different receipt");
+    assert!(!store.delivery_completed(ok_id, &second, &stored).unwrap());
+    assert_eq!(store.ledger_len().unwrap(), ledger_after);
+    assert_eq!(count(&path, "receipts"), 1);
+    assert_eq!(store.receipts_count().unwrap(), 1);
+
+    // A late retry of a completed delivery changes nothing.
+    let retry = event(kinds::DELIVERY_RETRY, json!({}));
+    store
+        .delivery_retry(ok_id, "late", Utc::now(), Some(&retry))
+        .unwrap();
+    assert_eq!(store.ledger_len().unwrap(), ledger_after);
+
+    assert!(store
+        .delivery_completed(rej_id, &receipt(false, b"no"), &stored)
+        .unwrap());
+    assert_eq!(store.pending_deliveries().unwrap(), 0);
+    assert!(store.due_deliveries(Utc::now(), 10).unwrap().is_empty());
+    assert_eq!(store.next_due_at().unwrap(), None);
+
+    let rec = store.share(share.id).unwrap().unwrap();
+    let (ok, rej) = (&rec.deliveries[0], &rec.deliveries[1]);
+    assert_eq!(ok.state, DeliveryState::Delivered);
+    assert_eq!(ok.attempts, 0);
+    assert_eq!(ok.last_error, None);
+    assert!(ok.completed_at.is_some());
+    assert_eq!(ok.receipt, Some(first));
+    assert_eq!(rej.state, DeliveryState::Rejected);
+    assert_eq!(
+        rej.receipt.as_ref().and_then(|r| r.reason.as_deref()),
+        Some("not_a_recipient")
+    );
+    assert!(matches!(
+        store.delivery_completed(9999, &second, &stored),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_ledger_sound(&store);
+}
+
+#[test]
+fn accept_inbound_deduplicates_and_returns_the_original_receipt() {
+    let (_dir, _path, store) = open();
+    let item = inbound(node_id());
+    let accepted = event(
+        kinds::INBOUND_ACCEPTED,
+        json!({ "bundle_id": item.bundle_id }),
+    );
+
+    let first = store
+        .accept_inbound(&item, b"receipt A", &accepted)
+        .unwrap();
+    assert_eq!(first, b"receipt A");
+    let ledger_after = store.ledger_len().unwrap();
+
+    let again = store
+        .accept_inbound(&item, b"receipt B", &accepted)
+        .unwrap();
+    assert_eq!(again, b"receipt A", "redelivery gets the original receipt");
+    assert_eq!(store.inbox_len().unwrap(), 1);
+    assert_eq!(store.ledger_len().unwrap(), ledger_after);
+    assert_eq!(
+        store.inbound_receipt(item.bundle_id).unwrap().as_deref(),
+        Some(&b"receipt A"[..])
+    );
+    assert_eq!(store.inbound_receipt(Uuid::new_v4()).unwrap(), None);
+
+    let (rec, content) = store.inbox_item(item.bundle_id).unwrap().unwrap();
+    assert_eq!(content, item.content);
+    assert_eq!(rec.sender, item.sender);
+    assert_eq!(rec.sender_org, "Org A");
+    assert_eq!(rec.tlp, Tlp::Green);
+    assert_eq!(rec.kind, Kind::Csaf);
+    assert_eq!(rec.size, item.content.len() as u64);
+    assert_eq!(rec.receipt_json, b"receipt A");
+    assert_eq!(
+        store.inbox_manifest(item.bundle_id).unwrap(),
+        Some(item.manifest.clone())
+    );
+
+    let later = inbound(node_id());
+    store
+        .accept_inbound(&later, b"receipt C", &accepted)
+        .unwrap();
+    let listed: Vec<Uuid> = store
+        .inbox(10)
+        .unwrap()
+        .iter()
+        .map(|r| r.bundle_id)
+        .collect();
+    assert_eq!(
+        listed,
+        vec![later.bundle_id, item.bundle_id],
+        "newest first"
+    );
+    assert_eq!(store.inbox_item(Uuid::new_v4()).unwrap(), None);
+}
+
+#[test]
+fn reject_inbound_is_recorded_with_its_ledger_entry() {
+    let (_dir, _path, store) = open();
+    let sender = node_id();
+    let bundle = Uuid::new_v4();
+    for bundle_id in [None, Some(bundle)] {
+        let r = NewRejection {
+            envelope_sha256: "99".repeat(32),
+            sender,
+            bundle_id,
+            reason: "bad_signature".into(),
+            detail: "signature does not verify".into(),
+            receipt_json: b"negative receipt".to_vec(),
+        };
+        let ev = event(kinds::INBOUND_REJECTED, json!({ "reason": r.reason }));
+        store.reject_inbound(&r, &ev).unwrap();
+    }
+    let rows = store.rejections(10).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].bundle_id, Some(bundle), "newest first");
+    assert_eq!(rows[1].bundle_id, None);
+    assert_eq!(rows[0].sender, sender);
+    assert_eq!(rows[0].reason, "bad_signature");
+    assert_eq!(rows[0].receipt_json, b"negative receipt");
+    assert_eq!(store.inbox_len().unwrap(), 0);
+    let ledger = store.ledger(0, 10).unwrap();
+    assert_eq!(ledger.len(), 2);
+    assert!(ledger.iter().all(|r| r.kind == kinds::INBOUND_REJECTED));
+}
+
+#[test]
+fn ledger_is_gapless_hashed_and_append_only() {
+    let (_dir, path, store) = open();
+    for i in 0..5 {
+        let row = store
+            .append(&event(kinds::SHARE_REFUSED, json!({ "i": i, "z": [1, 2] })))
+            .unwrap();
+        assert_eq!(row.seq, i);
+        assert_eq!(row.leaf_hash, leaf_hash(&row.entry));
+    }
+    assert_eq!(assert_ledger_sound(&store), 5);
+    let page: Vec<u64> = store.ledger(2, 2).unwrap().iter().map(|r| r.seq).collect();
+    assert_eq!(page, vec![2, 3]);
+    assert!(store.ledger(5, 10).unwrap().is_empty());
+
+    let conn = raw(&path);
+    let update = conn.execute("UPDATE ledger SET actor = 'mallory' WHERE seq = 1", []);
+    assert!(update.unwrap_err().to_string().contains("append-only"));
+    let delete = conn.execute("DELETE FROM ledger", []);
+    assert!(delete.unwrap_err().to_string().contains("append-only"));
+    assert_eq!(store.ledger_len().unwrap(), 5);
+}
+
+#[test]
+fn data_survives_reopening_the_file() {
+    let (_dir, path, store) = open();
+    let admin = store
+        .init_node(&node_id(), "Org A", &token_hash("t"))
+        .unwrap();
+    let b = peer("bravo");
+    store.add_peer(&b, &admin.id).unwrap();
+    let share = new_share(&[b.node_id]);
+    store.create_share(&share, &released(&share)).unwrap();
+    let item = inbound(b.node_id);
+    store
+        .accept_inbound(&item, b"r", &event(kinds::INBOUND_ACCEPTED, json!({})))
+        .unwrap();
+    let ledger = store.ledger(0, 100).unwrap();
+    let share_rec = store.share(share.id).unwrap();
+    drop(store);
+
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        store.user_by_token_hash(&token_hash("t")).unwrap(),
+        Some(admin)
+    );
+    assert_eq!(store.peer("bravo").unwrap(), Some(b));
+    assert_eq!(store.share(share.id).unwrap(), share_rec);
+    assert_eq!(store.inbox_len().unwrap(), 1);
+    assert_eq!(store.ledger(0, 100).unwrap(), ledger);
+    let next = store
+        .append(&event(kinds::SHARE_REFUSED, json!({})))
+        .unwrap();
+    assert_eq!(next.seq, ledger.len() as u64);
+
+    let conn = raw(&path);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let version: u32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn the_database_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, path, _store) = open();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "mode {mode:o}");
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let (_dir, path, store) = open();
+    drop(store);
+    raw(&path).pragma_update(None, "user_version", 99).unwrap();
+    match SqliteStore::open(&path) {
+        Err(StoreError::Db(m)) => assert!(m.contains("newer"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn unparsable_stored_values_are_corrupt() {
+    let (_dir, path, store) = open();
+    let share = new_share(&[node_id()]);
+    store.create_share(&share, &released(&share)).unwrap();
+    raw(&path)
+        .execute("UPDATE shares SET tlp = 'TLP:PURPLE'", [])
+        .unwrap();
+    match store.share(share.id) {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("TLP:PURPLE"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn concurrent_appends_keep_the_ledger_gapless() {
+    let (_dir, path, store) = open();
+    let a = Arc::new(store);
+    // A second connection to the same file, as another process would have.
+    let b = Arc::new(SqliteStore::open(&path).unwrap());
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let store = if t % 2 == 0 { a.clone() } else { b.clone() };
+            thread::spawn(move || {
+                for i in 0..25 {
+                    if i % 5 == 0 {
+                        let share = new_share(&[node_id()]);
+                        store.create_share(&share, &released(&share)).unwrap();
+                    } else {
+                        store
+                            .append(&event(kinds::PEER_REFUSED, json!({ "t": t, "i": i })))
+                            .unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(assert_ledger_sound(&a), 200);
+    assert_eq!(b.ledger_len().unwrap(), 200);
+    assert_eq!(a.pending_deliveries().unwrap(), 40);
+}
+
+#[test]
+fn in_memory_store_works_for_unit_tests() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    store
+        .append(&event(kinds::PEER_REFUSED, json!({})))
+        .unwrap();
+    assert_eq!(store.ledger_len().unwrap(), 1);
+}
+
+#[test]
+fn the_trait_is_object_safe_and_shareable() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let clone = store.clone();
+    thread::spawn(move || clone.ledger_len().unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(store.inbox_len().unwrap(), 0);
+}
