@@ -72,10 +72,39 @@ fn init_writes_private_keys_0600_and_refuses_to_overwrite() {
             & 0o777;
         assert_eq!(mode, 0o600, "{key}");
     }
+    let mode = std::fs::metadata(home.join("liaison.db"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "liaison.db");
     let e = err(&liaison(&home, &["init", "--org", "again"]));
     assert!(e.contains("refusing to overwrite"), "{e}");
     // The original identity survived.
     assert!(ok(&liaison(&home, &["id"])).contains("org:           acme"));
+}
+
+#[test]
+fn init_prints_a_one_time_admin_token_and_keeps_only_its_hash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("acme");
+    let text = ok(&liaison(
+        &home,
+        &["init", "--org", "acme", "--api", "127.0.0.1:7999"],
+    ));
+    let token = text
+        .lines()
+        .find_map(|l| l.strip_prefix("admin token: "))
+        .expect("an `admin token:` line");
+    assert_eq!(token.len(), 64);
+    assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+    // Neither the token nor anything else in the home holds it in clear.
+    for entry in std::fs::read_dir(&home).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()));
+    }
+    let config = std::fs::read_to_string(home.join("config.toml")).unwrap();
+    assert!(config.contains("api = \"127.0.0.1:7999\""), "{config}");
 }
 
 #[test]

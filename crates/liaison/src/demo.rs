@@ -32,9 +32,11 @@ pub fn run() -> Result<()> {
         name,
     });
     for (i, org) in orgs.iter().enumerate() {
-        let card = org
-            .home
-            .init(org.name, &format!("127.0.0.1:{}", 7443 + i))?;
+        let (card, _admin_token) = org.home.init(
+            org.name,
+            &format!("127.0.0.1:{}", 7443 + i),
+            &format!("127.0.0.1:{}", 7080 + i),
+        )?;
         println!(
             "[{}] node created: id {}…, fingerprint {}",
             org.name,

@@ -6,6 +6,7 @@
 //!   card.json      this node's signed identity card (public; hand it to partners)
 //!   signing.key    Ed25519 PKCS#8 PEM      (0600)
 //!   age.key        age X25519 identity     (0600, readable by `age -d -i`)
+//!   liaison.db     the store: users (token hashes), peers, shares, inbox, ledger (0600)
 //! ```
 
 use std::fs::{self, OpenOptions};
@@ -16,7 +17,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use liaison_core::identity::{NodeKeys, SignedCard};
+use liaison_store::{token_hash, SqliteStore, Store};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 /// Settings stored in `config.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,6 +35,14 @@ pub struct NodeConfig {
     pub org: String,
     /// QUIC listen address; it is published on the identity card.
     pub listen: String,
+    /// Local HTTP API address (keep it on loopback).
+    #[serde(default = "default_api")]
+    pub api: String,
+}
+
+/// The default local API address.
+pub fn default_api() -> String {
+    "127.0.0.1:7080".to_string()
 }
 
 /// A node home directory.
@@ -65,12 +76,26 @@ impl Home {
         self.dir.join("age.key")
     }
 
-    /// Create a new home with fresh keys. Refuses to touch an existing one.
-    pub fn init(&self, org: &str, listen: &str) -> Result<SignedCard> {
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.join("liaison.db")
+    }
+
+    /// Create a new home with fresh keys, the store and an admin user.
+    /// Refuses to touch an existing one. Returns the card and the admin
+    /// token, which exists nowhere else (the store keeps only its hash).
+    pub fn init(
+        &self,
+        org: &str,
+        listen: &str,
+        api: &str,
+    ) -> Result<(SignedCard, Zeroizing<String>)> {
         if org.trim().is_empty() {
             bail!("--org must not be empty");
         }
-        if self.config_path().exists() || self.signing_key_path().exists() {
+        if self.config_path().exists()
+            || self.signing_key_path().exists()
+            || self.db_path().exists()
+        {
             bail!(
                 "{} already holds a Liaison node; refusing to overwrite it (choose another --home)",
                 self.dir.display()
@@ -99,6 +124,7 @@ impl Home {
             node: NodeConfig {
                 org: org.to_string(),
                 listen: listen.to_string(),
+                api: api.to_string(),
             },
         };
         let text = format!(
@@ -106,7 +132,12 @@ impl Home {
             toml::to_string_pretty(&config)?
         );
         write_new(&self.config_path(), text.as_bytes(), 0o644)?;
-        Ok(card)
+
+        let token = new_token()?;
+        let store = SqliteStore::open(self.db_path())
+            .with_context(|| format!("cannot create the store in {}", self.dir.display()))?;
+        store.init_node(&keys.node_id(), org, &token_hash(&token))?;
+        Ok((card, token))
     }
 
     pub fn config(&self) -> Result<Config> {
@@ -139,6 +170,13 @@ pub fn load_card(path: &Path) -> Result<SignedCard> {
     SignedCard::from_json(&bytes).with_context(|| format!("card {}", path.display()))
 }
 
+/// A fresh API token: 256 random bits, hex.
+pub fn new_token() -> Result<Zeroizing<String>> {
+    let mut raw = Zeroizing::new([0u8; 32]);
+    getrandom::getrandom(raw.as_mut()).context("the system random source failed")?;
+    Ok(Zeroizing::new(data_encoding::HEXLOWER.encode(raw.as_ref())))
+}
+
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let mut f = OpenOptions::new()
         .write(true)
@@ -151,7 +189,7 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn read_private(path: &Path) -> Result<zeroize::Zeroizing<String>> {
+fn read_private(path: &Path) -> Result<Zeroizing<String>> {
     let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
@@ -163,5 +201,5 @@ fn read_private(path: &Path) -> Result<zeroize::Zeroizing<String>> {
     }
     let text =
         fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(zeroize::Zeroizing::new(text))
+    Ok(Zeroizing::new(text))
 }

@@ -34,7 +34,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create a node home: fresh keys (mode 0600), identity card, config.
+    /// Create a node home: fresh keys (mode 0600), identity card, config,
+    /// store, and an admin token printed once as `admin token: TOKEN`.
     Init {
         /// Organization name, as partners will see it.
         #[arg(long)]
@@ -42,6 +43,9 @@ enum Command {
         /// QUIC listen address, published on the identity card.
         #[arg(long, default_value = "127.0.0.1:7443")]
         listen: String,
+        /// Local HTTP API address (loopback by default).
+        #[arg(long, default_value = "127.0.0.1:7080")]
+        api: String,
     },
     /// Print this node's identity card and fingerprint.
     Id {
@@ -85,7 +89,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let home = Home::new(&cli.home);
     let result = match cli.command {
-        Command::Init { org, listen } => offline::init(&home, &org, &listen),
+        Command::Init { org, listen, api } => offline::init(&home, &org, &listen, &api),
         Command::Id { json } => offline::id(&home, json),
         Command::Seal {
             tlp,

@@ -13,13 +13,15 @@ use liaison_core::{Kind, Tlp};
 
 use crate::home::{load_card, Home};
 
-pub fn init(home: &Home, org: &str, listen: &str) -> Result<()> {
-    let card = home.init(org, listen)?;
+pub fn init(home: &Home, org: &str, listen: &str, api: &str) -> Result<()> {
+    let (card, token) = home.init(org, listen, api)?;
     println!("initialized node home {}", home.dir().display());
     println!("org:          {}", card.card.org);
     println!("node id:      {}", card.node_id());
     println!("fingerprint:  {}", card.node_id().fingerprint());
     println!("identity card: {}", home.card_path().display());
+    println!("admin token: {}", token.as_str());
+    println!("(the admin token is shown only now; the node keeps only its hash)");
     Ok(())
 }
 
