@@ -531,16 +531,11 @@ fn verify_manifest<'p>(
 }
 
 fn parse_manifest(bytes: &[u8]) -> Result<Manifest, OpenError> {
-    #[derive(serde::Deserialize)]
-    struct VersionOnly {
-        v: u32,
-    }
-    let v: VersionOnly = serde_json::from_slice(bytes)
-        .map_err(|e| OpenError::Malformed(format!("manifest: {e}")))?;
-    if v.v != MANIFEST_VERSION {
+    let v =
+        crate::format_version(bytes).map_err(|e| OpenError::Malformed(format!("manifest: {e}")))?;
+    if v != MANIFEST_VERSION {
         return Err(OpenError::UnsupportedVersion(format!(
-            "manifest version {} (this build reads {MANIFEST_VERSION})",
-            v.v
+            "manifest version {v} (this build reads {MANIFEST_VERSION})"
         )));
     }
     serde_json::from_slice(bytes).map_err(|e| OpenError::Malformed(format!("manifest: {e}")))

@@ -310,24 +310,24 @@ impl SignedCard {
         let claimed = envelope
             .unverified_payload()
             .map_err(|e| CardError::Malformed(e.to_string()))?;
-        let version: VersionOnly =
-            serde_json::from_slice(&claimed).map_err(|e| CardError::Malformed(e.to_string()))?;
-        if version.v != 1 {
-            return Err(CardError::UnsupportedVersion(version.v));
+        let version =
+            crate::format_version(&claimed).map_err(|e| CardError::Malformed(e.to_string()))?;
+        if version != 1 {
+            return Err(CardError::UnsupportedVersion(version));
         }
-        let claimed: IdentityCard =
+        let card: IdentityCard =
             serde_json::from_slice(&claimed).map_err(|e| CardError::Malformed(e.to_string()))?;
-        let verified = envelope
-            .verify(CARD_TYPE, &claimed.node_id.verifying_key())
+        // `verify` decodes the same payload, so the bytes parsed above are
+        // exactly the bytes it checks: no second parse is needed.
+        envelope
+            .verify(CARD_TYPE, &card.node_id.verifying_key())
             .map_err(|e| match e {
                 DsseError::BadSignature => CardError::BadSignature {
-                    org: claimed.org.clone(),
-                    node_id: claimed.node_id,
+                    org: card.org.clone(),
+                    node_id: card.node_id,
                 },
                 other => CardError::Malformed(other.to_string()),
             })?;
-        let card: IdentityCard =
-            serde_json::from_slice(&verified).map_err(|e| CardError::Malformed(e.to_string()))?;
         card.recipient()?;
         Ok(SignedCard { card, envelope })
     }
@@ -341,11 +341,6 @@ impl SignedCard {
     pub fn node_id(&self) -> NodeId {
         self.card.node_id
     }
-}
-
-#[derive(Deserialize)]
-struct VersionOnly {
-    v: u32,
 }
 
 /// The set of pinned nodes whose signatures this node accepts, by node id.

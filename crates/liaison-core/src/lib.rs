@@ -31,3 +31,13 @@ pub mod wire;
 
 pub use content::Kind;
 pub use tlp::Tlp;
+
+/// The `v` field of a versioned JSON document, read before the full parse so
+/// that a newer version is reported as such rather than as malformed.
+pub(crate) fn format_version(bytes: &[u8]) -> Result<u32, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct VersionOnly {
+        v: u32,
+    }
+    serde_json::from_slice::<VersionOnly>(bytes).map(|d| d.v)
+}
