@@ -32,7 +32,9 @@ pub trait NodeHooks: Send + Sync + 'static {
     /// A share was sealed and its deliveries queued: wake the delivery worker.
     fn share_queued(&self);
     /// A peer was pinned or (with `removed`) unpinned: refresh the pin set
-    /// and drop connections of a removed peer.
+    /// and drop connections of a removed peer. Called on a blocking thread
+    /// after the store committed and before the API answers, so it may read
+    /// the store; when the caller sees the answer, the change is in force.
     fn peers_changed(&self, removed: Option<NodeId>);
 }
 

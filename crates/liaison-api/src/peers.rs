@@ -103,9 +103,13 @@ pub(crate) async fn add(
         last_contact: None,
     };
     let store = state.store.clone();
-    let (rec, actor) = (record.clone(), user.id.clone());
-    blocking(move || Ok(store.add_peer(&rec, &actor)?)).await?;
-    state.hooks.peers_changed(None);
+    let (rec, actor, hooks) = (record.clone(), user.id.clone(), state.hooks.clone());
+    blocking(move || {
+        store.add_peer(&rec, &actor)?;
+        hooks.peers_changed(None);
+        Ok(())
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(peer_view(&record))))
 }
 
@@ -116,15 +120,16 @@ pub(crate) async fn remove(
 ) -> Result<StatusCode, ApiError> {
     require_role(&user, &[])?;
     let store = state.store.clone();
-    let actor = user.id.clone();
-    let removed = blocking(move || {
+    let (actor, hooks) = (user.id.clone(), state.hooks.clone());
+    blocking(move || {
         let p = store.peer(&peer)?.ok_or_else(|| {
             ApiError::not_found(format!("no peer named or with node id `{peer}`"))
         })?;
         store.remove_peer(&p.node_id, &actor)?;
-        Ok(p.node_id)
+        // Before answering: once the caller sees 204, the peer is refused.
+        hooks.peers_changed(Some(p.node_id));
+        Ok(())
     })
     .await?;
-    state.hooks.peers_changed(Some(removed));
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,7 +14,11 @@
 //! Frame lengths are checked against [`FrameLimits`] before any body byte is
 //! read, so an oversize frame costs the receiver nothing.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::dsse::Envelope;
+use crate::identity::{NodeId, NodeKeys};
 
 /// ALPN protocol id; connections without it are refused.
 pub const ALPN: &[u8] = b"liaison/1";
@@ -197,6 +201,70 @@ pub struct Ping {
     pub nonce: String,
 }
 
+/// DSSE payload type of a signed pong.
+pub const PONG_TYPE: &str = "application/vnd.liaison.pong+json;v=1";
+
+/// What a node signs when it answers a ping: proof that the node holding the
+/// pinned key is reachable at the dialled address now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pong {
+    /// Format version (1).
+    pub v: u32,
+    /// The ping's nonce, echoed.
+    pub nonce: String,
+    /// The answering node.
+    pub node_id: NodeId,
+    /// When it answered.
+    pub time: DateTime<Utc>,
+}
+
+/// Largest ping nonce echoed (hex characters).
+pub const MAX_NONCE_LEN: usize = 128;
+
+impl Pong {
+    /// Answer `ping` as the node holding `keys`: DSSE JSON.
+    pub fn sign(keys: &NodeKeys, ping: &Ping, time: DateTime<Utc>) -> Result<Vec<u8>, WireError> {
+        if ping.nonce.is_empty()
+            || ping.nonce.len() > MAX_NONCE_LEN
+            || !ping.nonce.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Err(WireError::BadBody(
+                FrameType::Ping,
+                format!("nonce must be 1 to {MAX_NONCE_LEN} hex characters"),
+            ));
+        }
+        let pong = Pong {
+            v: 1,
+            nonce: ping.nonce.clone(),
+            node_id: keys.node_id(),
+            time,
+        };
+        let bytes = serde_json::to_vec(&pong).unwrap_or_default();
+        let env = Envelope::sign(
+            PONG_TYPE,
+            &bytes,
+            keys.signing_key(),
+            &keys.node_id().to_string(),
+        );
+        Ok(env.to_json())
+    }
+
+    /// Verify a pong from `signer` that answers `nonce`.
+    pub fn verify(json: &[u8], signer: &NodeId, nonce: &str) -> Result<Pong, WireError> {
+        let bad = |m: String| WireError::BadBody(FrameType::Pong, m);
+        let env = Envelope::from_json(json).map_err(|e| bad(e.to_string()))?;
+        let bytes = env
+            .verify(PONG_TYPE, &signer.verifying_key())
+            .map_err(|e| bad(format!("pong from {signer}: {e}")))?;
+        let pong: Pong = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        if pong.v != 1 || pong.node_id != *signer || pong.nonce != nonce {
+            return Err(bad(format!("pong does not answer this ping from {signer}")));
+        }
+        Ok(pong)
+    }
+}
+
 /// Body of an `Error` frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WireErrorBody {
@@ -217,6 +285,24 @@ pub fn parse_body<T: for<'de> Deserialize<'de>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pong_signs_and_verifies_against_the_nonce() {
+        let keys = NodeKeys::generate().unwrap();
+        let other = NodeKeys::generate().unwrap();
+        let ping = Ping {
+            nonce: "00ff".into(),
+        };
+        let json = Pong::sign(&keys, &ping, Utc::now()).unwrap();
+        let pong = Pong::verify(&json, &keys.node_id(), "00ff").unwrap();
+        assert_eq!(pong.node_id, keys.node_id());
+        assert!(Pong::verify(&json, &keys.node_id(), "00fe").is_err());
+        assert!(Pong::verify(&json, &other.node_id(), "00ff").is_err());
+        let bad = Ping {
+            nonce: "not hex".into(),
+        };
+        assert!(Pong::sign(&keys, &bad, Utc::now()).is_err());
+    }
     use proptest::prelude::*;
 
     #[test]

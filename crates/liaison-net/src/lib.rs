@@ -7,12 +7,24 @@
 //! | --- | --- |
 //! | [`tls`] | node certificates, pinned-key verifiers, rustls configurations |
 //! | [`transport`] | the QUIC endpoint: listener, dialer, request/response frames |
+//! | [`directory`] | the pinned peers: live pin set and verified cards |
+//! | [`receiver`] | answering deliveries (open, decide, store, sign a receipt) and pings |
+//! | [`delivery`] | the delivery worker: outbox, retries with backoff, receipts |
+//! | [`node`] | endpoint + receiver + worker over one store |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod delivery;
+pub mod directory;
+pub mod node;
+pub mod receiver;
 pub mod tls;
 pub mod transport;
 
+pub use delivery::{DeliveryConfig, DeliveryWorker};
+pub use directory::PeerDirectory;
+pub use node::{Node, NodeConfig};
+pub use receiver::Receiver;
 pub use tls::SharedPins;
 pub use transport::{ConnectionCounts, Endpoint, Handler, NetError};

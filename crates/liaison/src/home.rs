@@ -26,6 +26,48 @@ use zeroize::Zeroizing;
 pub struct Config {
     /// This node.
     pub node: NodeConfig,
+    /// Delivery worker tuning (all optional).
+    #[serde(default, skip_serializing_if = "DeliverySettings::is_default")]
+    pub delivery: DeliverySettings,
+}
+
+/// The optional `[delivery]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverySettings {
+    /// Bound on one attempt (dial, send, receipt), milliseconds. Default 20000.
+    pub request_timeout_ms: Option<u64>,
+    /// First retry delay, milliseconds; doubles per failure. Default 1000.
+    pub backoff_base_ms: Option<u64>,
+    /// Longest retry delay, milliseconds. Default 300000.
+    pub backoff_max_ms: Option<u64>,
+    /// Deliveries in flight at once. Default 64.
+    pub max_in_flight: Option<usize>,
+}
+
+impl DeliverySettings {
+    fn is_default(&self) -> bool {
+        *self == DeliverySettings::default()
+    }
+
+    /// The worker configuration: defaults overridden by what is set.
+    pub fn to_config(&self) -> liaison_net::DeliveryConfig {
+        use std::time::Duration;
+        let mut c = liaison_net::DeliveryConfig::default();
+        if let Some(ms) = self.request_timeout_ms {
+            c.request_timeout = Duration::from_millis(ms.max(1));
+        }
+        if let Some(ms) = self.backoff_base_ms {
+            c.backoff_base = Duration::from_millis(ms.max(1));
+        }
+        if let Some(ms) = self.backoff_max_ms {
+            c.backoff_max = Duration::from_millis(ms.max(1));
+        }
+        if let Some(n) = self.max_in_flight {
+            c.max_in_flight = n.max(1);
+        }
+        c
+    }
 }
 
 /// The `[node]` table.
@@ -101,6 +143,11 @@ impl Home {
                 self.dir.display()
             );
         }
+        // Port 0 means "pick a free port now": the QUIC address goes on the
+        // signed card that partners pin, so it must be concrete and stay the
+        // same across restarts.
+        let listen = &resolve_port(listen, "--listen", Proto::Udp)?;
+        let api = &resolve_port(api, "--api", Proto::Tcp)?;
         fs::create_dir_all(&self.dir)
             .with_context(|| format!("cannot create {}", self.dir.display()))?;
         fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
@@ -126,6 +173,7 @@ impl Home {
                 listen: listen.to_string(),
                 api: api.to_string(),
             },
+            delivery: DeliverySettings::default(),
         };
         let text = format!(
             "# Liaison node configuration. Keys live beside this file (mode 0600).\n{}",
@@ -162,6 +210,30 @@ impl Home {
     pub fn card(&self) -> Result<SignedCard> {
         load_card(&self.card_path())
     }
+}
+
+#[derive(Clone, Copy)]
+enum Proto {
+    Udp,
+    Tcp,
+}
+
+/// With port 0 (`ip:0`), bind the address once to learn a free port;
+/// anything else (a concrete port, or `host:port`) is kept as given.
+fn resolve_port(addr: &str, flag: &str, proto: Proto) -> Result<String> {
+    if !addr.ends_with(":0") {
+        return Ok(addr.to_string());
+    }
+    let parsed: std::net::SocketAddr = addr
+        .parse()
+        .with_context(|| format!("{flag} `{addr}`: port 0 needs an ip:port address"))?;
+    let port = match proto {
+        Proto::Udp => std::net::UdpSocket::bind(parsed).and_then(|s| s.local_addr()),
+        Proto::Tcp => std::net::TcpListener::bind(parsed).and_then(|s| s.local_addr()),
+    }
+    .with_context(|| format!("{flag} {addr}: cannot find a free port"))?
+    .port();
+    Ok(std::net::SocketAddr::new(parsed.ip(), port).to_string())
 }
 
 /// Read and verify an identity card file.

@@ -3,6 +3,7 @@
 mod demo;
 mod home;
 mod offline;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -81,6 +82,9 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Run the node: QUIC listener for pinned peers, delivery worker and
+    /// the local HTTP API, until SIGTERM or Ctrl-C.
+    Serve,
     /// Run a self-contained demonstration with several organizations.
     Demo,
 }
@@ -103,6 +107,7 @@ fn main() -> ExitCode {
             from,
             output,
         } => offline::open(&home, &input, &from, &output),
+        Command::Serve => serve::run(&home),
         Command::Demo => demo::run(),
     };
     match result {

@@ -1,0 +1,191 @@
+//! A running node's network side: the QUIC endpoint answering pinned peers
+//! (the [`Receiver`]) and the [`DeliveryWorker`] sending the outbox, over one
+//! store. The HTTP API and the process (signals, config) live in the binary.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::Utc;
+use liaison_core::envelope::OpenLimits;
+use liaison_core::identity::{NodeId, NodeKeys};
+use liaison_core::wire::{FrameLimits, FrameType, Ping, Pong};
+use liaison_store::Store;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::delivery::{DeliveryConfig, DeliveryWorker};
+use crate::directory::PeerDirectory;
+use crate::receiver::Receiver;
+use crate::transport::{Endpoint, NetError};
+
+/// Settings of a node's network side.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// UDP address to listen on and dial from.
+    pub listen: SocketAddr,
+    /// Frame size limits.
+    pub frames: FrameLimits,
+    /// Limits applied when opening delivered envelopes.
+    pub open: OpenLimits,
+    /// Delivery worker settings.
+    pub delivery: DeliveryConfig,
+}
+
+impl NodeConfig {
+    /// Defaults, listening on `listen`.
+    pub fn new(listen: SocketAddr) -> NodeConfig {
+        NodeConfig {
+            listen,
+            frames: FrameLimits::default(),
+            open: OpenLimits::default(),
+            delivery: DeliveryConfig::default(),
+        }
+    }
+}
+
+/// The network side of a running node.
+pub struct Node {
+    store: Arc<dyn Store>,
+    endpoint: Endpoint<Receiver>,
+    directory: Arc<PeerDirectory>,
+    wake: Arc<Notify>,
+    stop: watch::Sender<bool>,
+    worker: std::sync::Mutex<Option<JoinHandle<()>>>,
+    timeout: std::time::Duration,
+}
+
+impl Node {
+    /// Load the pinned peers, bind the QUIC endpoint and start the delivery
+    /// worker on the current tokio runtime. Deliveries left pending by an
+    /// earlier run (or a crash) are sent at once.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        keys: Arc<NodeKeys>,
+        config: NodeConfig,
+    ) -> Result<Node, NetError> {
+        let directory = Arc::new(PeerDirectory::new());
+        let peers = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || store.peers())
+                .await
+                .map_err(|e| NetError::Io(e.to_string()))?
+                .map_err(|e| NetError::Io(format!("cannot read the pinned peers: {e}")))?
+        };
+        for (peer, why) in directory.reload(&peers) {
+            tracing::error!(%peer, %why, "pinned peer ignored: its stored card is not valid");
+        }
+        let receiver = Receiver::new(store.clone(), keys.clone(), directory.clone(), config.open);
+        let endpoint = Endpoint::bind(
+            config.listen,
+            &keys,
+            directory.pins(),
+            config.frames,
+            Arc::new(receiver),
+        )?;
+        let wake = Arc::new(Notify::new());
+        let (stop, stopped) = watch::channel(false);
+        let timeout = config.delivery.request_timeout;
+        let worker = DeliveryWorker::new(
+            store.clone(),
+            endpoint.clone(),
+            directory.clone(),
+            wake.clone(),
+            config.delivery,
+        );
+        let worker = tokio::spawn(worker.run(stopped));
+        Ok(Node {
+            store,
+            endpoint,
+            directory,
+            wake,
+            stop,
+            worker: std::sync::Mutex::new(Some(worker)),
+            timeout,
+        })
+    }
+
+    /// The bound QUIC address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.endpoint.local_addr()
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.endpoint.node_id()
+    }
+
+    /// Wake the delivery worker (a share was queued).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Re-read the pinned peers from the store (blocking; call from a
+    /// blocking thread). With `removed`, also close that peer's connections,
+    /// so it cannot go on using one opened while it was pinned.
+    pub fn reload_peers(&self, removed: Option<NodeId>) -> Result<(), NetError> {
+        let peers = self
+            .store
+            .peers()
+            .map_err(|e| NetError::Io(format!("cannot read the pinned peers: {e}")))?;
+        for (peer, why) in self.directory.reload(&peers) {
+            tracing::error!(%peer, %why, "pinned peer ignored: its stored card is not valid");
+        }
+        if let Some(peer) = removed {
+            self.endpoint.forget_peer(&peer);
+        }
+        // Deliveries to a re-pinned peer may be waiting: look again.
+        self.wake();
+        Ok(())
+    }
+
+    /// Check the contact path to a pinned peer: send a random nonce and
+    /// verify the signed pong. Returns the pong and the round-trip time.
+    pub async fn ping(&self, peer: &NodeId) -> Result<(Pong, std::time::Duration), NetError> {
+        let card = self
+            .directory
+            .card(peer)
+            .ok_or_else(|| NetError::Refused(format!("{peer} is not pinned")))?;
+        let mut raw = [0u8; 16];
+        getrandom::getrandom(&mut raw).map_err(|e| NetError::Io(e.to_string()))?;
+        let nonce: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let body = serde_json::to_vec(&Ping {
+            nonce: nonce.clone(),
+        })
+        .map_err(|e| NetError::Protocol(e.to_string()))?;
+        let started = std::time::Instant::now();
+        let (ty, answer) = self
+            .endpoint
+            .request(&card, FrameType::Ping, &body, self.timeout)
+            .await?;
+        let rtt = started.elapsed();
+        if ty != FrameType::Pong {
+            return Err(NetError::Protocol(format!(
+                "expected a Pong frame, got {ty:?}"
+            )));
+        }
+        let pong =
+            Pong::verify(&answer, peer, &nonce).map_err(|e| NetError::Protocol(e.to_string()))?;
+        if let Err(e) = self.store.touch_peer(peer, Utc::now()) {
+            tracing::warn!(error = %e, "cannot record contact with a peer");
+        }
+        Ok((pong, rtt))
+    }
+
+    /// Stop: the worker starts no new attempts and finishes those in flight
+    /// (each bounded by its timeout; unfinished ones stay in the outbox),
+    /// then the endpoint lets requests being served finish and closes.
+    /// Later calls return at once.
+    pub async fn shutdown(&self) {
+        self.stop.send_replace(true);
+        let worker = self
+            .worker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let Some(worker) = worker else { return };
+        if let Err(e) = worker.await {
+            tracing::error!(error = %e, "delivery worker failed");
+        }
+        self.endpoint.shutdown().await;
+    }
+}

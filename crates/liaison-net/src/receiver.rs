@@ -1,0 +1,337 @@
+//! The receiving side of delivery (DESIGN §6): open each delivered envelope
+//! with the pinned keys, decide, store, and answer with a signed receipt.
+//!
+//! Deliveries are deduplicated by bundle id: a redelivery (the sender crashed
+//! before storing our receipt, or its connection broke and it redialled) gets
+//! the original receipt back and writes nothing. A refusal is final: it is
+//! recorded with its reason and answered with a signed negative receipt. Only
+//! a local failure (the store is unavailable) is answered with an `Error`
+//! frame, which the sender retries.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use liaison_core::content;
+use liaison_core::envelope::{self, OpenLimits, Opened};
+use liaison_core::identity::{NodeId, NodeKeys};
+use liaison_core::ledger::kinds;
+use liaison_core::manifest::sha256_hex;
+use liaison_core::receipt::{Outcome, Receipt, RejectReason, SignedReceipt};
+use liaison_core::wire::{self, FrameType, Ping, Pong, WireErrorBody};
+use liaison_store::{Event, NewInbound, NewRejection, Store, StoreError};
+use serde_json::json;
+
+use crate::directory::PeerDirectory;
+use crate::transport::Handler;
+
+/// At most one `peer.refused` ledger entry per remote (or per "unknown")
+/// within this window; anyone can trigger refusals at will.
+const REFUSAL_LEDGER_INTERVAL: Duration = Duration::from_secs(60);
+/// Remotes remembered for refusal rate limiting before the table is reset.
+const REFUSAL_TABLE_MAX: usize = 4096;
+
+/// Answers deliveries and pings from pinned peers, backed by the store.
+/// Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct Receiver {
+    store: Arc<dyn Store>,
+    keys: Arc<NodeKeys>,
+    directory: Arc<PeerDirectory>,
+    limits: OpenLimits,
+    refusals: Arc<Mutex<HashMap<Option<NodeId>, Instant>>>,
+}
+
+impl Receiver {
+    /// A receiver for the node holding `keys`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: Arc<NodeKeys>,
+        directory: Arc<PeerDirectory>,
+        limits: OpenLimits,
+    ) -> Receiver {
+        Receiver {
+            store,
+            keys,
+            directory,
+            limits,
+            refusals: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Handle one delivery from `peer` (blocking: crypto and the store).
+    /// Returns the signed receipt JSON, or an error for the sender to retry.
+    pub fn deliver(&self, peer: NodeId, ciphertext: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let envelope_sha256 = sha256_hex(ciphertext);
+        let pins = self.directory.pin_set();
+        let decision = envelope::open(&self.keys, &pins, ciphertext, &self.limits)
+            .map_err(|e| Refusal {
+                reason: RejectReason::from(&e),
+                detail: e.to_string(),
+                opened: None,
+            })
+            .and_then(|(opened, content)| self.check(peer, opened, content));
+        let now = Utc::now();
+        let _ = self.store.touch_peer(&peer, now);
+        match decision {
+            Ok((opened, content)) => {
+                let m = &opened.manifest;
+                // Cheap path for a redelivery: no new receipt to sign.
+                if let Some(original) = self.store.inbound_receipt(m.bundle_id)? {
+                    tracing::debug!(bundle = %m.bundle_id, %peer, "redelivery: original receipt returned");
+                    return Ok(original);
+                }
+                let manifest_sha256 = opened.manifest_sha256();
+                let receipt = SignedReceipt::sign(
+                    &self.keys,
+                    Receipt {
+                        v: 1,
+                        bundle_id: Some(m.bundle_id),
+                        manifest_sha256: Some(manifest_sha256.clone()),
+                        envelope_sha256: envelope_sha256.clone(),
+                        sender: peer,
+                        recipient: self.keys.node_id(),
+                        received_at: now,
+                        outcome: Outcome::Accepted,
+                    },
+                );
+                let event = Event {
+                    kind: kinds::INBOUND_ACCEPTED,
+                    actor: format!("peer:{peer}"),
+                    body: json!({
+                        "bundle_id": m.bundle_id,
+                        "sender": peer.to_string(),
+                        "sender_org": m.sender.org,
+                        "tlp": m.tlp,
+                        "kind": m.kind,
+                        "manifest_sha256": manifest_sha256,
+                        "envelope_sha256": envelope_sha256,
+                        "size": m.content.size,
+                    }),
+                };
+                let item = NewInbound {
+                    bundle_id: m.bundle_id,
+                    sender: peer,
+                    sender_org: m.sender.org.clone(),
+                    tlp: m.tlp,
+                    kind: m.kind,
+                    manifest: opened.manifest_bytes.clone(),
+                    manifest_sha256,
+                    dsse: opened.dsse.to_json(),
+                    content,
+                    envelope_sha256,
+                };
+                let stored = self
+                    .store
+                    .accept_inbound(&item, &receipt.to_json(), &event)?;
+                tracing::info!(bundle = %m.bundle_id, %peer, tlp = %m.tlp, "bundle accepted");
+                Ok(stored)
+            }
+            Err(refusal) => {
+                let (bundle_id, manifest_sha256) = match refusal.opened.clone() {
+                    Some((id, sha)) => (Some(id), Some(sha)),
+                    None => (None, None),
+                };
+                let receipt = SignedReceipt::sign(
+                    &self.keys,
+                    Receipt {
+                        v: 1,
+                        bundle_id,
+                        manifest_sha256: manifest_sha256.clone(),
+                        envelope_sha256: envelope_sha256.clone(),
+                        sender: peer,
+                        recipient: self.keys.node_id(),
+                        received_at: now,
+                        outcome: Outcome::Rejected {
+                            reason: refusal.reason,
+                            detail: refusal.detail.clone(),
+                        },
+                    },
+                );
+                let json = receipt.to_json();
+                let event = Event {
+                    kind: kinds::INBOUND_REJECTED,
+                    actor: format!("peer:{peer}"),
+                    body: json!({
+                        "sender": peer.to_string(),
+                        "bundle_id": bundle_id,
+                        "manifest_sha256": manifest_sha256,
+                        "envelope_sha256": envelope_sha256,
+                        "reason": refusal.reason.code(),
+                        "detail": refusal.detail,
+                    }),
+                };
+                self.store.reject_inbound(
+                    &NewRejection {
+                        envelope_sha256,
+                        sender: peer,
+                        bundle_id,
+                        reason: refusal.reason.code().to_string(),
+                        detail: refusal.detail.clone(),
+                        receipt_json: json.clone(),
+                    },
+                    &event,
+                )?;
+                tracing::warn!(%peer, reason = refusal.reason.code(), detail = %refusal.detail, "delivery refused");
+                Ok(json)
+            }
+        }
+    }
+
+    /// The receiver's checks after the envelope opened: who delivered it,
+    /// expiry, and the content itself.
+    fn check(
+        &self,
+        peer: NodeId,
+        opened: Opened,
+        content: Vec<u8>,
+    ) -> Result<(Opened, Vec<u8>), Refusal> {
+        let m = &opened.manifest;
+        let refuse = |reason, detail: String, opened: Opened| {
+            Err(Refusal {
+                reason,
+                detail,
+                opened: Some((opened.manifest.bundle_id, opened.manifest_sha256())),
+            })
+        };
+        // Forwarding between nodes is a later feature (re-share rules); until
+        // then the delivering peer must be the originator.
+        if m.sender.node_id != peer {
+            let detail = format!(
+                "delivered by {peer} but originated by {}; forwarded bundles are not accepted",
+                m.sender.node_id
+            );
+            return refuse(RejectReason::SenderMismatch, detail, opened);
+        }
+        if let Some(not_after) = m.not_after {
+            if not_after < Utc::now() {
+                let detail = format!("bundle expired at {}", not_after.to_rfc3339());
+                return refuse(RejectReason::Expired, detail, opened);
+            }
+        }
+        match content::validate(m.kind, &content) {
+            Ok(info) => {
+                if let Some(inner) = info.max_tlp.filter(|t| *t > m.tlp) {
+                    let detail = format!(
+                        "bundle labelled {} but the content carries {inner} ({})",
+                        m.tlp,
+                        info.max_tlp_source.unwrap_or_default()
+                    );
+                    return refuse(RejectReason::InvalidContent, detail, opened);
+                }
+            }
+            Err(e) => return refuse(RejectReason::InvalidContent, e.to_string(), opened),
+        }
+        Ok((opened, content))
+    }
+
+    /// Answer a ping with a signed pong.
+    pub fn ping(&self, body: &[u8]) -> (FrameType, Vec<u8>) {
+        let answer = wire::parse_body::<Ping>(FrameType::Ping, body)
+            .and_then(|ping| Pong::sign(&self.keys, &ping, Utc::now()));
+        match answer {
+            Ok(pong) => (FrameType::Pong, pong),
+            Err(e) => error_frame(e.code(), &e.to_string()),
+        }
+    }
+
+    /// Whether a refusal by this remote should be ledgered now.
+    fn refusal_due(&self, peer: Option<NodeId>) -> bool {
+        let mut table = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if table.len() >= REFUSAL_TABLE_MAX {
+            table.retain(|_, at| now.duration_since(*at) < REFUSAL_LEDGER_INTERVAL);
+            if table.len() >= REFUSAL_TABLE_MAX {
+                table.clear();
+            }
+        }
+        match table.get(&peer) {
+            Some(at) if now.duration_since(*at) < REFUSAL_LEDGER_INTERVAL => false,
+            _ => {
+                table.insert(peer, now);
+                true
+            }
+        }
+    }
+}
+
+/// Why a delivery is refused, before it is recorded.
+struct Refusal {
+    reason: RejectReason,
+    detail: String,
+    /// Bundle id and manifest digest, when the envelope opened.
+    opened: Option<(uuid::Uuid, String)>,
+}
+
+/// An `Error` frame.
+fn error_frame(code: &str, message: &str) -> (FrameType, Vec<u8>) {
+    let body = WireErrorBody {
+        code: code.to_string(),
+        message: message.to_string(),
+    };
+    (
+        FrameType::Error,
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+}
+
+impl Handler for Receiver {
+    async fn handle(
+        &self,
+        peer: NodeId,
+        frame_type: FrameType,
+        body: Vec<u8>,
+    ) -> (FrameType, Vec<u8>) {
+        match frame_type {
+            FrameType::Deliver => {
+                let this = self.clone();
+                let answer = tokio::task::spawn_blocking(move || this.deliver(peer, &body)).await;
+                match answer {
+                    Ok(Ok(receipt)) => (FrameType::Receipt, receipt),
+                    Ok(Err(e)) => {
+                        tracing::error!(%peer, error = %e, "cannot record a delivery; the sender will retry");
+                        error_frame(
+                            "unavailable",
+                            "the receiving node cannot store the delivery now; retry later",
+                        )
+                    }
+                    Err(e) => {
+                        tracing::error!(%peer, error = %e, "delivery task failed");
+                        error_frame("unavailable", "the receiving node failed; retry later")
+                    }
+                }
+            }
+            FrameType::Ping => self.ping(&body),
+            other => error_frame(
+                "unsupported",
+                &format!("{other:?} requests are not supported by this node yet"),
+            ),
+        }
+    }
+
+    fn on_refused(&self, peer: Option<NodeId>, reason: &str) {
+        tracing::warn!(peer = ?peer.map(|p| p.to_string()), reason, "connection refused");
+        if !self.refusal_due(peer) {
+            return;
+        }
+        let event = Event {
+            kind: kinds::PEER_REFUSED,
+            actor: "node".to_string(),
+            body: json!({
+                "peer": peer.map(|p| p.to_string()),
+                "reason": reason,
+                "note": "further refusals of this remote within 60 s are not ledgered",
+            }),
+        };
+        let store = self.store.clone();
+        // Called from the TLS handshake: never block here.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn_blocking(move || {
+                if let Err(e) = store.append(&event) {
+                    tracing::error!(error = %e, "cannot ledger a refused connection");
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! `liaison serve`: the node daemon. The QUIC side (receiver and delivery
+//! worker) and the local HTTP API run on one tokio runtime over one store,
+//! until SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::{bail, Context, Result};
+use liaison_api::{AppState, NodeHooks};
+use liaison_core::identity::NodeId;
+use liaison_net::{Node, NodeConfig};
+use liaison_store::{SqliteStore, Store};
+
+use crate::home::Home;
+
+/// Run the node until SIGTERM or Ctrl-C.
+pub fn run(home: &Home) -> Result<()> {
+    init_tracing();
+    let config = home.config()?;
+    let keys = Arc::new(home.keys()?);
+    let card = Arc::new(home.card()?);
+    if card.node_id() != keys.node_id() {
+        bail!(
+            "{} names node {} but the keys in {} are node {}",
+            home.card_path().display(),
+            card.node_id(),
+            home.dir().display(),
+            keys.node_id()
+        );
+    }
+    let listen: SocketAddr = config.node.listen.parse().with_context(|| {
+        format!(
+            "[node] listen `{}` in {} is not an ip:port address",
+            config.node.listen,
+            home.config_path().display()
+        )
+    })?;
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(home.db_path())
+            .with_context(|| format!("cannot open the store {}", home.db_path().display()))?,
+    );
+    let mut node_config = NodeConfig::new(listen);
+    node_config.delivery = config.delivery.to_config();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let node = Arc::new(
+            Node::start(store.clone(), keys.clone(), node_config)
+                .await
+                .context("cannot start the QUIC side")?,
+        );
+        let hooks = Arc::new(DaemonHooks::default());
+        let _ = hooks.node.set(node.clone());
+        let state = AppState {
+            store,
+            keys,
+            card: card.clone(),
+            hooks,
+        };
+        let api = tokio::net::TcpListener::bind(&config.node.api)
+            .await
+            .with_context(|| format!("cannot listen for the API on {}", config.node.api))?;
+        let api_addr = api.local_addr().context("cannot read the API address")?;
+        // One line for operators and scripts: the node is ready.
+        println!(
+            "liaison node {} ({}) serving: quic {} api http://{}",
+            card.card.org,
+            card.node_id(),
+            node.local_addr(),
+            api_addr
+        );
+        tracing::info!(quic = %node.local_addr(), api = %api_addr, "node ready");
+        let served = axum::serve(api, liaison_api::router(state))
+            .with_graceful_shutdown(stop_signal())
+            .await;
+        tracing::info!("stopping: finishing deliveries in flight");
+        node.shutdown().await;
+        served.context("the API server failed")?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// Tells the running node what the API changed.
+#[derive(Default)]
+struct DaemonHooks {
+    node: OnceLock<Arc<Node>>,
+}
+
+impl NodeHooks for DaemonHooks {
+    fn share_queued(&self) {
+        if let Some(node) = self.node.get() {
+            node.wake();
+        }
+    }
+
+    fn peers_changed(&self, removed: Option<NodeId>) {
+        if let Some(node) = self.node.get() {
+            if let Err(e) = node.reload_peers(removed) {
+                tracing::error!(error = %e, "cannot reload the pinned peers");
+            }
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C (SIGINT).
+async fn stop_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Ctrl-C received"),
+        _ = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// Log to stderr; `RUST_LOG` overrides the default (`info`).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}

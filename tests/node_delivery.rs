@@ -1,0 +1,226 @@
+//! Delivery between real nodes (`liaison serve` processes) on 127.0.0.1:
+//! fan-out with verified receipts, store-and-forward to a peer that is down,
+//! and crash safety under SIGKILL on either side.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use liaison_core::identity::NodeId;
+use liaison_core::receipt::{Outcome, SignedReceipt};
+use serde_json::Value;
+use support::{unique_stix, wait_until, TestNode, FAST_DELIVERY, STIX};
+
+/// Deliveries of a share in state `state`.
+fn deliveries_in(share: &Value, state: &str) -> usize {
+    share["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["state"] == state)
+        .count()
+}
+
+#[test]
+fn a_shares_to_b_and_c_and_holds_two_verified_receipts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = TestNode::init(tmp.path(), "acme");
+    let mut b = TestNode::init(tmp.path(), "bolt");
+    let mut c = TestNode::init(tmp.path(), "cobalt");
+    for n in [&mut a, &mut b, &mut c] {
+        n.start();
+    }
+    a.pin(&b);
+    a.pin(&c);
+    b.pin(&a);
+    c.pin(&a);
+
+    let id = a.share("amber", &["bolt", "cobalt"], STIX);
+    wait_until(Duration::from_secs(30), "both receipts", || {
+        deliveries_in(&a.share_view(&id), "delivered") == 2
+    });
+
+    for peer in [&b, &c] {
+        assert_eq!(peer.inbox_ids(), vec![id.clone()], "{} inbox", peer.name);
+        // The content arrives byte for byte.
+        let resp = ureq::get(&format!("http://{}/api/inbox/{id}/content", peer.api))
+            .header("Authorization", &format!("Bearer {}", peer.token))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        assert_eq!(resp, STIX);
+        assert_eq!(peer.ledger_kinds("inbound.accepted").len(), 1);
+    }
+
+    // A's stored receipts verify under each recipient's pinned key and
+    // answer this bundle.
+    let share = a.share_view(&id);
+    let a_id: NodeId = a.node_id().parse().unwrap();
+    for d in share["deliveries"].as_array().unwrap() {
+        let peer: NodeId = d["peer"].as_str().unwrap().parse().unwrap();
+        let json = serde_json::to_vec(&d["receipt"]["signed"]).unwrap();
+        let receipt = SignedReceipt::verify(&json, &peer).expect("receipt verifies");
+        assert_eq!(receipt.receipt.outcome, Outcome::Accepted);
+        assert_eq!(receipt.receipt.sender, a_id);
+        assert_eq!(receipt.receipt.bundle_id.unwrap().to_string(), id);
+        assert_eq!(d["attempts"], 0, "delivered at the first attempt");
+    }
+    assert_eq!(a.ledger_kinds("receipt.stored").len(), 2);
+    for n in [&mut a, &mut b, &mut c] {
+        n.stop();
+    }
+}
+
+#[test]
+fn a_share_waits_for_a_peer_that_is_down_and_completes_unattended() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = TestNode::init(tmp.path(), "acme");
+    let mut b = TestNode::init(tmp.path(), "bolt");
+    a.configure(FAST_DELIVERY);
+    a.start();
+    b.start();
+    a.pin(&b);
+    b.pin(&a);
+    b.stop();
+
+    let id = a.share("green", &["bolt"], STIX);
+    std::thread::sleep(Duration::from_secs(30));
+    let share = a.share_view(&id);
+    let d = &share["deliveries"][0];
+    assert_eq!(d["state"], "pending", "{share}");
+    assert!(
+        d["attempts"].as_u64().unwrap() >= 2,
+        "A kept trying: {share}"
+    );
+    assert!(d["last_error"].is_string(), "{share}");
+
+    b.start();
+    wait_until(
+        Duration::from_secs(30),
+        "the delivery after B came back",
+        || deliveries_in(&a.share_view(&id), "delivered") == 1,
+    );
+    assert_eq!(b.inbox_ids(), vec![id]);
+    assert!(!a.ledger_kinds("delivery.retry").is_empty());
+    a.stop();
+    b.stop();
+}
+
+/// A number in `lo..hi` from the clock: where to crash. Printed, so a
+/// failure can be replayed by reading the test output.
+fn crash_point(lo: usize, hi: usize) -> usize {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as usize;
+    let point = lo + nanos % (hi - lo);
+    eprintln!("crash point: after {point} bundles");
+    point
+}
+
+/// Queue `n` distinct bundles from `a` to `to`; their ids.
+fn queue(a: &TestNode, to: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| a.share("green", &[to], &unique_stix(i)))
+        .collect()
+}
+
+/// Wait until `a` holds `n` accepted receipts and `b` exactly those `n`
+/// bundles, then check there are no duplicates anywhere.
+fn assert_all_delivered_once(a: &TestNode, b: &TestNode, ids: &[String]) {
+    let n = ids.len();
+    let started = Instant::now();
+    wait_until(Duration::from_secs(300), "every receipt", || {
+        let (_, shares) = a.get("/api/shares?limit=10000");
+        shares
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| deliveries_in(s, "delivered") == 1)
+            .count()
+            == n
+    });
+    eprintln!("all {n} receipts after {:?}", started.elapsed());
+    let mut inbox = b.inbox_ids();
+    assert_eq!(inbox.len(), n, "B's inbox holds exactly {n} bundles");
+    inbox.sort();
+    inbox.dedup();
+    assert_eq!(inbox.len(), n, "no bundle twice");
+    let mut want = ids.to_vec();
+    want.sort();
+    assert_eq!(inbox, want, "exactly the bundles A sent");
+    assert_eq!(
+        a.ledger_kinds("receipt.stored").len(),
+        n,
+        "one receipt each"
+    );
+    assert_eq!(
+        b.ledger_kinds("inbound.accepted").len(),
+        n,
+        "one acceptance each"
+    );
+}
+
+#[test]
+fn receiver_killed_mid_stream_ends_with_exactly_1000_bundles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = TestNode::init(tmp.path(), "acme");
+    let mut b = TestNode::init(tmp.path(), "bolt");
+    a.configure(FAST_DELIVERY);
+    a.start();
+    b.start();
+    a.pin(&b);
+    b.pin(&a);
+
+    let point = crash_point(50, 700);
+    let ids = std::thread::scope(|s| {
+        let sender = s.spawn(|| queue(&a, "bolt", 1000));
+        wait_until(
+            Duration::from_secs(120),
+            "B to receive up to the crash point",
+            || b.inbox_ids().len() >= point,
+        );
+        b.kill();
+        std::thread::sleep(Duration::from_millis(500));
+        b.start();
+        let at_crash = b.inbox_ids().len();
+        eprintln!("B restarted holding {at_crash} bundles");
+        assert!(at_crash < 1000, "the crash must interrupt the stream");
+        sender.join().unwrap()
+    });
+    assert_all_delivered_once(&a, &b, &ids);
+    a.stop();
+    b.stop();
+}
+
+#[test]
+fn sender_killed_mid_stream_ends_with_exactly_1000_bundles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = TestNode::init(tmp.path(), "acme");
+    let mut b = TestNode::init(tmp.path(), "bolt");
+    a.configure(FAST_DELIVERY);
+    a.start();
+    b.start();
+    a.pin(&b);
+    b.pin(&a);
+    // Queue everything while B is away, then let A send and kill it mid-way.
+    b.stop();
+    let ids = queue(&a, "bolt", 1000);
+    let point = crash_point(50, 600);
+    b.start();
+    wait_until(
+        Duration::from_secs(120),
+        "B to receive up to the crash point",
+        || b.inbox_ids().len() >= point,
+    );
+    a.kill();
+    let at_crash = b.inbox_ids().len();
+    eprintln!("A killed after B held {at_crash} bundles");
+    assert!(at_crash < 1000, "the crash must interrupt the stream");
+    a.start();
+    assert_all_delivered_once(&a, &b, &ids);
+    a.stop();
+    b.stop();
+}

@@ -1,0 +1,346 @@
+//! Real nodes for integration tests: each `TestNode` is a node home created
+//! with `liaison init` and, while started, a `liaison serve` child process
+//! on 127.0.0.1 with ephemeral ports. Every wait is bounded.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// The `liaison` binary under test.
+pub fn liaison() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_liaison"))
+}
+
+/// A STIX bundle to share.
+pub const STIX: &str = include_str!("../data/stix-indicator-for-c2-ip-address.json");
+
+/// Fast retries so tests wait seconds, not minutes.
+pub const FAST_DELIVERY: &str =
+    "\n[delivery]\nrequest_timeout_ms = 3000\nbackoff_base_ms = 200\nbackoff_max_ms = 2000\n";
+
+/// A node home, and its daemon while started.
+pub struct TestNode {
+    pub name: String,
+    pub dir: PathBuf,
+    pub token: String,
+    pub api: String,
+    pub listen: String,
+    child: Option<Child>,
+    agent: ureq::Agent,
+}
+
+impl TestNode {
+    /// `liaison init` a node named `name` under `root` (not started).
+    pub fn init(root: &Path, name: &str) -> TestNode {
+        let dir = root.join(name);
+        let out = liaison()
+            .args([
+                "init",
+                "--org",
+                name,
+                "--listen",
+                "127.0.0.1:0",
+                "--api",
+                "127.0.0.1:0",
+            ])
+            .arg("--home")
+            .arg(&dir)
+            .output()
+            .expect("run liaison init");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "init {name}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let token = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("admin token: "))
+            .expect("init prints the admin token")
+            .trim()
+            .to_string();
+        let config: toml::Value =
+            toml::from_str(&std::fs::read_to_string(dir.join("config.toml")).unwrap()).unwrap();
+        let api = config["node"]["api"].as_str().unwrap().to_string();
+        let listen = config["node"]["listen"].as_str().unwrap().to_string();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        TestNode {
+            name: name.to_string(),
+            dir,
+            token,
+            api,
+            listen,
+            child: None,
+            agent,
+        }
+    }
+
+    /// Append text (e.g. a `[delivery]` table) to the node's config.toml.
+    pub fn configure(&self, extra: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("config.toml"))
+            .unwrap();
+        f.write_all(extra.as_bytes()).unwrap();
+    }
+
+    /// Start `liaison serve` and wait (bounded) until it says it is ready.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "{} already started", self.name);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("serve.log"))
+            .unwrap();
+        let mut child = liaison()
+            .arg("serve")
+            .arg("--home")
+            .arg(&self.dir)
+            .env("RUST_LOG", "info,liaison_net=debug")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("spawn liaison serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.contains(" serving: ") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        if rx.recv_timeout(Duration::from_secs(30)).is_err() {
+            let _ = child.kill();
+            panic!("{} did not start in 30 s; log:\n{}", self.name, self.log());
+        }
+        self.child = Some(child);
+    }
+
+    /// SIGTERM, and wait (bounded) for a clean exit.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(
+                    status.success(),
+                    "{} exited with {status} after SIGTERM",
+                    self.name
+                );
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{} did not stop within 40 s of SIGTERM", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default()
+    }
+
+    pub fn card_json(&self) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(self.dir.join("card.json")).unwrap()).unwrap()
+    }
+
+    pub fn node_id(&self) -> String {
+        let card = self.card_json();
+        let payload = card["payload"].as_str().unwrap();
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(payload)
+            .unwrap();
+        let inner: Value = serde_json::from_slice(&bytes).unwrap();
+        inner["node_id"].as_str().unwrap().to_string()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.api)
+    }
+
+    fn auth(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    /// GET with the admin token: (status, JSON body or Null).
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .agent
+            .get(&self.url(path))
+            .header("Authorization", &self.auth())
+            .call();
+        read(resp)
+    }
+
+    /// POST JSON with the admin token.
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let resp = self
+            .agent
+            .post(&self.url(path))
+            .header("Authorization", &self.auth())
+            .send_json(body);
+        read(resp)
+    }
+
+    /// DELETE with the admin token.
+    pub fn delete(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .agent
+            .delete(&self.url(path))
+            .header("Authorization", &self.auth())
+            .call();
+        read(resp)
+    }
+
+    /// A request without or with another token: (status, body).
+    pub fn raw(&self, method: &str, path: &str, token: Option<&str>) -> (u16, Value) {
+        let url = self.url(path);
+        let resp = match (method, token) {
+            ("GET", None) => self.agent.get(&url).call(),
+            ("GET", Some(t)) => self
+                .agent
+                .get(&url)
+                .header("Authorization", &format!("Bearer {t}"))
+                .call(),
+            ("DELETE", None) => self.agent.delete(&url).call(),
+            ("DELETE", Some(t)) => self
+                .agent
+                .delete(&url)
+                .header("Authorization", &format!("Bearer {t}"))
+                .call(),
+            ("POST", None) => self.agent.post(&url).send_json(json!({})),
+            ("POST", Some(t)) => self
+                .agent
+                .post(&url)
+                .header("Authorization", &format!("Bearer {t}"))
+                .send_json(json!({})),
+            _ => panic!("method {method}"),
+        };
+        read(resp)
+    }
+
+    /// Pin `other` under its name.
+    pub fn pin(&self, other: &TestNode) {
+        let (status, body) = self.post(
+            "/api/peers",
+            &json!({"card": other.card_json(), "name": other.name}),
+        );
+        assert_eq!(status, 201, "{} pins {}: {body}", self.name, other.name);
+    }
+
+    /// Share `content` at `tlp` to peers named in `to`; the share id.
+    pub fn share(&self, tlp: &str, to: &[&str], content: &str) -> String {
+        let (status, body) = self.post(
+            "/api/shares",
+            &json!({"tlp": tlp, "to": to, "content": content}),
+        );
+        assert_eq!(status, 201, "{} shares: {body}", self.name);
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    pub fn share_view(&self, id: &str) -> Value {
+        let (status, body) = self.get(&format!("/api/shares/{id}"));
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Inbox bundle ids (up to `limit`).
+    pub fn inbox_ids(&self) -> Vec<String> {
+        let (status, body) = self.get("/api/inbox?limit=100000");
+        assert_eq!(status, 200, "{body}");
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["bundle_id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Ledger entries of `kind`.
+    pub fn ledger_kinds(&self, kind: &str) -> Vec<Value> {
+        let (status, body) = self.get("/api/ledger?limit=100000");
+        assert_eq!(status, 200, "{body}");
+        body.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn read(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Value) {
+    let mut resp = resp.expect("HTTP request to the node API");
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+/// Poll `f` every 100 ms until it returns true; panic with `what` after
+/// `timeout`.
+pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A unique STIX bundle (fresh bundle and indicator ids) built from `STIX`.
+pub fn unique_stix(n: usize) -> String {
+    let mut v: Value = serde_json::from_str(STIX).unwrap();
+    v["id"] = json!(format!("bundle--{}", uuid::Uuid::new_v4()));
+    if let Some(objs) = v["objects"].as_array_mut() {
+        for o in objs.iter_mut() {
+            if o["type"] == "indicator" {
+                o["name"] = json!(format!("test indicator {n}"));
+            }
+        }
+    }
+    v.to_string()
+}
