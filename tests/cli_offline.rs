@@ -1,4 +1,4 @@
-//! The offline CLI, driven as a user would: `init`, `id`, `seal`, `open`, `demo`.
+//! The offline CLI, driven as a user would: `init`, `id`, `seal`, `open`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -283,14 +283,4 @@ fn loose_key_permissions_are_refused() {
     ));
     assert!(e.contains("must be 0600"), "{e}");
     assert!(!e.contains("PRIVATE KEY"), "{e}");
-}
-
-#[test]
-fn demo_runs_end_to_end() {
-    let tmp = tempfile::tempdir().unwrap();
-    let text = ok(&liaison(tmp.path(), &["demo"]));
-    assert!(text.contains("sealing as TLP:GREEN refused"), "{text}");
-    assert!(text.contains("not a recipient"), "{text}");
-    assert!(text.contains("not in audience"), "{text}");
-    assert!(text.contains("demo complete"), "{text}");
 }

@@ -68,6 +68,13 @@ fn a_shares_to_b_and_c_and_holds_two_verified_receipts() {
         assert_eq!(d["attempts"], 0, "delivered at the first attempt");
     }
     assert_eq!(a.ledger_kinds("receipt.stored").len(), 2);
+    // Both sides recorded the contact.
+    let (_, peers) = a.get("/api/peers");
+    for p in peers.as_array().unwrap() {
+        assert!(p["last_contact"].is_string(), "A's view: {p}");
+    }
+    let (_, peers) = b.get("/api/peers");
+    assert!(peers[0]["last_contact"].is_string(), "B's view: {peers}");
     for n in [&mut a, &mut b, &mut c] {
         n.stop();
     }
@@ -223,4 +230,31 @@ fn sender_killed_mid_stream_ends_with_exactly_1000_bundles() {
     assert_all_delivered_once(&a, &b, &ids);
     a.stop();
     b.stop();
+}
+
+#[test]
+fn demo_runs_three_real_nodes_and_exits_zero() {
+    let out = support::liaison()
+        .arg("demo")
+        .output()
+        .expect("run liaison demo");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text.matches(" serving: quic 127.0.0.1:").count(),
+        4,
+        "{text}"
+    );
+    assert!(text.contains("TLP:GREEN refused"), "{text}");
+    assert!(
+        text.contains("both signed receipts verified and stored"),
+        "{text}"
+    );
+    assert!(text.contains("indicator: ["), "{text}");
+    assert!(text.contains("refused the unpinned node"), "{text}");
+    assert!(text.contains("demo complete"), "{text}");
 }

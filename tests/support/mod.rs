@@ -344,3 +344,52 @@ pub fn unique_stix(n: usize) -> String {
     }
     v.to_string()
 }
+
+/// An HTTP answer with its content type, for checking error shapes.
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl TestNode {
+    /// Any `method` on `path`, with an optional bearer token and an optional
+    /// raw body `(content type, bytes)`.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, &[u8])>,
+    ) -> Reply {
+        let mut req = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path));
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let resp = match body {
+            Some((content_type, bytes)) => self.agent.run(
+                req.header("Content-Type", content_type)
+                    .body(bytes.to_vec())
+                    .unwrap(),
+            ),
+            None => self.agent.run(req.body(()).unwrap()),
+        };
+        let mut resp = resp.expect("HTTP request to the node API");
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply {
+            status,
+            content_type,
+            body,
+        }
+    }
+}

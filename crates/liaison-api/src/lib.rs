@@ -66,13 +66,23 @@ impl AppState {
     }
 }
 
+/// Largest `POST /api/shares` body: 64 MiB of JSON (about 48 MiB of
+/// base64 content). Axum's 2 MB default is too small for real advisories;
+/// larger bundles need streaming, which the API does not do yet.
+pub const MAX_SHARE_REQUEST: usize = 64 * 1024 * 1024;
+
 /// The API router. Everything under `/api` except `/api/health` needs a token.
 pub fn router(state: AppState) -> Router {
     let authed = Router::new()
         .route("/api/node", get(peers::node))
         .route("/api/peers", get(peers::list).post(peers::add))
         .route("/api/peers/{peer}", delete(peers::remove).get(peers::show))
-        .route("/api/shares", get(shares::list).post(shares::create))
+        .route(
+            "/api/shares",
+            get(shares::list)
+                .post(shares::create)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_SHARE_REQUEST)),
+        )
         .route("/api/shares/{id}", get(shares::show))
         .route("/api/inbox", get(inbox::list))
         .route("/api/inbox/{id}", get(inbox::show))
@@ -86,6 +96,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/health", get(peers::health))
         .merge(authed)
         .fallback(error::not_found)
+        .layer(axum::middleware::map_response(error::json_errors))
         .with_state(state)
 }
 

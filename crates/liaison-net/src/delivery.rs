@@ -24,7 +24,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::directory::PeerDirectory;
-use crate::transport::{Endpoint, Handler};
+use crate::transport::{Endpoint, Handler, NetError};
 
 /// Delivery settings.
 #[derive(Debug, Clone)]
@@ -256,17 +256,25 @@ impl<H: Handler> Ctx<H> {
             Ok((FrameType::Receipt, body)) => body,
             Ok((other, _)) => {
                 let err = format!("the peer answered a {other:?} frame instead of a receipt");
-                return self.retry_later(&d, err).await;
+                return self.retry_later(&d, err, false).await;
             }
-            Err(e) => return self.retry_later(&d, e.to_string()).await,
+            // The peer answered: its problem is with this delivery only.
+            Err(e @ (NetError::Remote { .. } | NetError::Protocol(_))) => {
+                return self.retry_later(&d, e.to_string(), false).await
+            }
+            // The peer is unreachable or refuses us: hold its whole backlog.
+            Err(e) => return self.retry_later(&d, e.to_string(), true).await,
         };
         let ctx = self.clone();
         let d2 = d.clone();
         let stored = tokio::task::spawn_blocking(move || ctx.complete(&d2, receipt)).await;
         match stored {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => self.retry_later(&d, e).await,
-            Err(e) => self.retry_later(&d, format!("task failed: {e}")).await,
+            Ok(Err(e)) => self.retry_later(&d, e, false).await,
+            Err(e) => {
+                self.retry_later(&d, format!("task failed: {e}"), false)
+                    .await
+            }
         }
     }
 
@@ -310,6 +318,11 @@ impl<H: Handler> Ctx<H> {
             .store
             .delivery_completed(d.id, &stored, &event)
             .map_err(|e| format!("cannot store the receipt: {e}"))?;
+        if self.directory.contact_due(&d.peer) {
+            if let Err(e) = self.store.touch_peer(&d.peer, Utc::now()) {
+                tracing::warn!(peer = %d.peer, error = %e, "cannot record contact with a peer");
+            }
+        }
         if fresh {
             if accepted {
                 tracing::info!(share = %d.share_id, peer = %d.peer, "delivered: receipt verified and stored");
@@ -320,15 +333,32 @@ impl<H: Handler> Ctx<H> {
         Ok(())
     }
 
-    async fn retry_later(&self, d: &DueDelivery, error: String) {
+    /// Schedule the next attempt after backoff. With `whole_peer`, also
+    /// postpone the peer's other pending deliveries to the same time: while
+    /// a peer is down, its backlog must not take every slot from the peers
+    /// that are up, nor cost one timeout per row.
+    async fn retry_later(&self, d: &DueDelivery, error: String, whole_peer: bool) {
         let delay = backoff_delay(
             d.attempts.saturating_add(1),
             self.config.backoff_base,
             self.config.backoff_max,
             random_unit(),
         );
-        self.retry(d, error, Utc::now() + chrono_duration(delay))
-            .await;
+        let at = Utc::now() + chrono_duration(delay);
+        self.retry(d, error, at).await;
+        if whole_peer {
+            let (store, peer) = (self.store.clone(), d.peer);
+            let deferred =
+                tokio::task::spawn_blocking(move || store.defer_deliveries(&peer, at)).await;
+            match deferred {
+                Ok(Ok(n)) if n > 0 => {
+                    tracing::debug!(%peer, deliveries = n, next = %at, "peer unreachable: backlog postponed")
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "cannot postpone deliveries"),
+                Err(e) => tracing::error!(error = %e, "cannot postpone deliveries"),
+            }
+        }
     }
 
     async fn retry(&self, d: &DueDelivery, error: String, at: DateTime<Utc>) {

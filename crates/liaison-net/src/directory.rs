@@ -6,7 +6,8 @@
 //! on every delivery.
 
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use liaison_core::identity::{IdentityCard, NodeId, PinSet, SignedCard};
 use liaison_store::PeerRecord;
@@ -19,7 +20,14 @@ use crate::tls::SharedPins;
 pub struct PeerDirectory {
     pins: SharedPins,
     cards: RwLock<Arc<Snapshot>>,
+    /// When each peer's `last_contact` was last written.
+    contacts: Mutex<HashMap<NodeId, Instant>>,
 }
+
+/// How often a peer's `last_contact` is written while it is in contact:
+/// once a minute is enough, and a write per delivery would double the
+/// commits.
+const CONTACT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// One consistent view of the pinned cards.
 #[derive(Debug, Default)]
@@ -82,6 +90,20 @@ impl PeerDirectory {
     /// Whether `node` is pinned.
     pub fn contains(&self, node: &NodeId) -> bool {
         self.pins.contains(node)
+    }
+
+    /// Whether contact with `peer` should be recorded now (at most once per
+    /// minute per peer); the caller then calls `Store::touch_peer`.
+    pub fn contact_due(&self, peer: &NodeId) -> bool {
+        let mut seen = self.contacts.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        match seen.get(peer) {
+            Some(at) if now.duration_since(*at) < CONTACT_INTERVAL => false,
+            _ => {
+                seen.insert(*peer, now);
+                true
+            }
+        }
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {

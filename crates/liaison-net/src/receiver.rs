@@ -73,7 +73,7 @@ impl Receiver {
             })
             .and_then(|(opened, content)| self.check(peer, opened, content));
         let now = Utc::now();
-        let _ = self.store.touch_peer(&peer, now);
+        self.touch(peer, now);
         match decision {
             Ok((opened, content)) => {
                 let m = &opened.manifest;
@@ -233,6 +233,15 @@ impl Receiver {
         match answer {
             Ok(pong) => (FrameType::Pong, pong),
             Err(e) => error_frame(e.code(), &e.to_string()),
+        }
+    }
+
+    /// Record contact with `peer` (rate-limited by the directory).
+    fn touch(&self, peer: NodeId, now: chrono::DateTime<Utc>) {
+        if self.directory.contact_due(&peer) {
+            if let Err(e) = self.store.touch_peer(&peer, now) {
+                tracing::warn!(%peer, error = %e, "cannot record contact with a peer");
+            }
         }
     }
 

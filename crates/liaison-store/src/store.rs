@@ -98,6 +98,12 @@ pub trait Store: Send + Sync {
         event: Option<&Event>,
     ) -> Result<()>;
 
+    /// Postpone every pending delivery to `peer` that is due before `until`
+    /// to `until` (no ledger entry: nothing changes but the schedule).
+    /// Used when a peer is unreachable, so its backlog does not take every
+    /// delivery slot from reachable peers. Returns how many were postponed.
+    fn defer_deliveries(&self, peer: &NodeId, until: DateTime<Utc>) -> Result<u64>;
+
     /// Complete a pending delivery with its verified receipt: state
     /// delivered (accepted) or rejected, the receipt, `completed_at` and
     /// `event`, in one transaction; returns `true`. If it was already

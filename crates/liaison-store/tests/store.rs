@@ -389,6 +389,38 @@ fn due_retry_and_next_due_ordering() {
 }
 
 #[test]
+fn defer_deliveries_postpones_only_that_peers_pending_rows() {
+    let (_dir, _path, store) = open();
+    let (down, up) = (node_id(), node_id());
+    let one = new_share(&[down, up]);
+    let two = new_share(&[down]);
+    store.create_share(&one, &released(&one)).unwrap();
+    store.create_share(&two, &released(&two)).unwrap();
+    let now = Utc::now();
+    let ledger_before = store.ledger_len().unwrap();
+
+    let later = now + Duration::seconds(60);
+    assert_eq!(store.defer_deliveries(&down, later).unwrap(), 2);
+    let due = store.due_deliveries(now, 10).unwrap();
+    assert_eq!(due.iter().map(|d| d.peer).collect::<Vec<_>>(), vec![up]);
+    assert_eq!(store.ledger_len().unwrap(), ledger_before, "schedule only");
+    // Never pulls a later attempt earlier.
+    assert_eq!(
+        store
+            .defer_deliveries(&down, now + Duration::seconds(30))
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .due_deliveries(later + Duration::seconds(1), 10)
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[test]
 fn delivery_completed_is_idempotent() {
     let (_dir, path, store) = open();
     let share = new_share(&[node_id(), node_id()]);

@@ -218,8 +218,16 @@ enum Proto {
     Tcp,
 }
 
-/// With port 0 (`ip:0`), bind the address once to learn a free port;
-/// anything else (a concrete port, or `host:port`) is kept as given.
+/// Ports tried for `ip:0`: below Linux's ephemeral range (32768–60999), so
+/// a port handed out here is not also handed to some outgoing connection.
+const FREE_PORTS: std::ops::Range<u16> = 20_000..32_768;
+
+/// With port 0 (`ip:0`), pick a port that is free now and keep it; anything
+/// else (a concrete port, or `host:port`) is kept as given.
+///
+/// Why not let the kernel choose: binding port 0 and releasing it hands the
+/// same port to the next caller, so nodes initialized one after another got
+/// the same address. Random ports, each checked by binding it, do not.
 fn resolve_port(addr: &str, flag: &str, proto: Proto) -> Result<String> {
     if !addr.ends_with(":0") {
         return Ok(addr.to_string());
@@ -227,13 +235,21 @@ fn resolve_port(addr: &str, flag: &str, proto: Proto) -> Result<String> {
     let parsed: std::net::SocketAddr = addr
         .parse()
         .with_context(|| format!("{flag} `{addr}`: port 0 needs an ip:port address"))?;
-    let port = match proto {
-        Proto::Udp => std::net::UdpSocket::bind(parsed).and_then(|s| s.local_addr()),
-        Proto::Tcp => std::net::TcpListener::bind(parsed).and_then(|s| s.local_addr()),
+    for _ in 0..200 {
+        let mut raw = [0u8; 2];
+        getrandom::getrandom(&mut raw).context("the system random source failed")?;
+        let span = FREE_PORTS.end - FREE_PORTS.start;
+        let port = FREE_PORTS.start + u16::from_le_bytes(raw) % span;
+        let candidate = std::net::SocketAddr::new(parsed.ip(), port);
+        let free = match proto {
+            Proto::Udp => std::net::UdpSocket::bind(candidate).is_ok(),
+            Proto::Tcp => std::net::TcpListener::bind(candidate).is_ok(),
+        };
+        if free {
+            return Ok(candidate.to_string());
+        }
     }
-    .with_context(|| format!("{flag} {addr}: cannot find a free port"))?
-    .port();
-    Ok(std::net::SocketAddr::new(parsed.ip(), port).to_string())
+    bail!("{flag} {addr}: no free port found in {FREE_PORTS:?}")
 }
 
 /// Read and verify an identity card file.
@@ -274,4 +290,25 @@ fn read_private(path: &Path) -> Result<Zeroizing<String>> {
     let text =
         fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(Zeroizing::new(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses_and_sets_every_delivery_knob() {
+        let text = include_str!("../../../config/node.example.toml");
+        let config: Config = toml::from_str(text).expect("config/node.example.toml parses");
+        assert_eq!(config.node.listen, "127.0.0.1:7443");
+        let d = config.delivery.to_config();
+        let default = liaison_net::DeliveryConfig::default();
+        assert_eq!(d.request_timeout, default.request_timeout);
+        assert_eq!(d.backoff_base, default.backoff_base);
+        assert_eq!(d.backoff_max, default.backoff_max);
+        assert_eq!(d.max_in_flight, default.max_in_flight);
+        // A misspelt key is an error, not silently ignored.
+        let bad = text.replace("backoff_max_ms", "backoff_maximum_ms");
+        assert!(toml::from_str::<Config>(&bad).is_err());
+    }
 }

@@ -1,8 +1,10 @@
 //! `liaison`: one binary for the node, its operators and its demo.
 
+mod client;
 mod demo;
 mod home;
 mod offline;
+mod remote;
 mod serve;
 
 use std::path::PathBuf;
@@ -28,6 +30,11 @@ struct Cli {
         default_value = "./liaison-home"
     )]
     home: PathBuf,
+
+    /// Bearer token for the running node's local API, used by `peer`,
+    /// `share` and `inbox` (the admin token `init` printed, or another).
+    #[arg(long, global = true, env = "LIAISON_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -87,11 +94,126 @@ enum Command {
     Serve,
     /// Run a self-contained demonstration with several organizations.
     Demo,
+    /// Pin, list and unpin partner nodes (through the running node).
+    Peer {
+        #[command(subcommand)]
+        cmd: PeerCmd,
+    },
+    /// Share content with pinned peers and follow its delivery (through the
+    /// running node).
+    Share {
+        #[command(subcommand)]
+        cmd: ShareCmd,
+    },
+    /// Bundles this node received and accepted (through the running node);
+    /// without a subcommand, list them.
+    Inbox {
+        #[command(subcommand)]
+        cmd: Option<InboxCmd>,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PeerCmd {
+    /// Pin a partner's signed identity card; its node may then exchange
+    /// bundles with this one. Compare the printed fingerprint out of band.
+    Add {
+        /// The partner's identity card file (`liaison id --json` output).
+        card: PathBuf,
+        /// Local name for the peer; defaults to its organization.
+        #[arg(long)]
+        name: Option<String>,
+        /// Tier: 1 critical, 2 important, 3 other (the default).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=3))]
+        tier: Option<u8>,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the pinned peers.
+    List {
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unpin a peer (by local name or node id); its connections are closed.
+    Remove {
+        /// Local name or node id.
+        peer: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ShareCmd {
+    /// Validate, sign and encrypt content for pinned peers and queue its
+    /// delivery; prints `share: ID`.
+    Create {
+        /// TLP 2.0 label (clear, green, amber, amber+strict, red).
+        #[arg(long)]
+        tlp: Tlp,
+        /// Recipients: local peer names or node ids, comma-separated or
+        /// repeated.
+        #[arg(
+            long = "to",
+            value_name = "PEER",
+            required = true,
+            value_delimiter = ','
+        )]
+        to: Vec<String>,
+        /// Content kind; detected from the content when omitted.
+        #[arg(long)]
+        kind: Option<Kind>,
+        /// The content to share (STIX 2.1 bundle, CSAF 2.0 advisory or text note).
+        file: PathBuf,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List outbound shares, newest first.
+    List {
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a share: per-recipient delivery state, attempts, errors and
+    /// signed receipts.
+    Show {
+        /// Share id.
+        id: String,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum InboxCmd {
+    /// List received bundles (the same as `inbox` alone).
+    List {
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a received bundle: sender, TLP, manifest and receipt.
+    Show {
+        /// Bundle id.
+        id: String,
+        /// Print the API's JSON.
+        #[arg(long, conflicts_with = "content")]
+        json: bool,
+        /// Write the content itself to stdout, byte-exact.
+        #[arg(long)]
+        content: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let home = Home::new(&cli.home);
+    let token = cli.token.as_deref();
     let result = match cli.command {
         Command::Init { org, listen, api } => offline::init(&home, &org, &listen, &api),
         Command::Id { json } => offline::id(&home, json),
@@ -109,6 +231,36 @@ fn main() -> ExitCode {
         } => offline::open(&home, &input, &from, &output),
         Command::Serve => serve::run(&home),
         Command::Demo => demo::run(),
+        Command::Peer { cmd } => remote::connect(&home, token).and_then(|c| match cmd {
+            PeerCmd::Add {
+                card,
+                name,
+                tier,
+                json,
+            } => remote::peer_add(&c, &card, name.as_deref(), tier, json),
+            PeerCmd::List { json } => remote::peer_list(&c, json),
+            PeerCmd::Remove { peer } => remote::peer_remove(&c, &peer),
+        }),
+        Command::Share { cmd } => remote::connect(&home, token).and_then(|c| match cmd {
+            ShareCmd::Create {
+                tlp,
+                to,
+                kind,
+                file,
+                json,
+            } => remote::share_create(&c, tlp, &to, kind, &file, json),
+            ShareCmd::List { json } => remote::share_list(&c, json),
+            ShareCmd::Show { id, json } => remote::share_show(&c, &id, json),
+        }),
+        Command::Inbox { cmd, json } => remote::connect(&home, token).and_then(|c| match cmd {
+            None => remote::inbox_list(&c, json),
+            Some(InboxCmd::List { json: j }) => remote::inbox_list(&c, json || j),
+            Some(InboxCmd::Show {
+                id,
+                json: j,
+                content,
+            }) => remote::inbox_show(&c, &id, json || j, content),
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

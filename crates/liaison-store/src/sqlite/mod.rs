@@ -176,6 +176,10 @@ impl Store for SqliteStore {
         self.write(|tx| outbox::retry(tx, id, error, next_attempt_at, event))
     }
 
+    fn defer_deliveries(&self, peer: &NodeId, until: DateTime<Utc>) -> Result<u64> {
+        self.write(|tx| outbox::defer_peer(tx, peer, until))
+    }
+
     fn delivery_completed(&self, id: i64, receipt: &StoredReceipt, event: &Event) -> Result<bool> {
         self.write(|tx| outbox::complete(tx, id, receipt, event))
     }

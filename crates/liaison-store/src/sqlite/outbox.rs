@@ -1,6 +1,7 @@
 //! Outbound shares and their store-and-forward outbox (DESIGN §6).
 
 use chrono::{DateTime, Utc};
+use liaison_core::identity::NodeId;
 use rusqlite::{params, Connection, Row};
 use uuid::Uuid;
 
@@ -157,6 +158,17 @@ pub(crate) fn retry(
         ledger::append(conn, event)?;
     }
     Ok(())
+}
+
+/// Push every pending delivery to `peer` due before `until` to `until`.
+pub(crate) fn defer_peer(conn: &Connection, peer: &NodeId, until: DateTime<Utc>) -> Result<u64> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE outbox SET next_attempt_at = ?2
+             WHERE peer = ?1 AND state = 'pending' AND next_attempt_at < ?2",
+        )?
+        .execute(params![peer.to_string(), ts(until)])?;
+    Ok(changed as u64)
 }
 
 /// Complete a still-pending delivery; `false` if it already was.

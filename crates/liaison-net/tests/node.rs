@@ -1,0 +1,177 @@
+//! Two in-process nodes (`Node`: endpoint + receiver + delivery worker) over
+//! real in-memory stores and real QUIC on 127.0.0.1: signed pings, and a
+//! negative receipt that is final (stored once, never retried).
+
+use std::future::Future;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use liaison_core::envelope::{self, Draft};
+use liaison_core::identity::{NodeKeys, SignedCard};
+use liaison_core::ledger::kinds;
+use liaison_core::manifest::sha256_hex;
+use liaison_core::{Kind, Tlp};
+use liaison_net::{DeliveryConfig, NetError, Node, NodeConfig};
+use liaison_store::{DeliveryState, Event, NewDelivery, NewShare, PeerRecord, SqliteStore, Store};
+use serde_json::json;
+
+const STIX: &[u8] = include_bytes!("../../../tests/data/stix-indicator-for-c2-ip-address.json");
+
+async fn bounded<F: Future<Output = ()>>(test: F) {
+    tokio::time::timeout(Duration::from_secs(60), test)
+        .await
+        .expect("test timed out");
+}
+
+struct Org {
+    keys: Arc<NodeKeys>,
+    card: SignedCard,
+    store: Arc<dyn Store>,
+    addr: SocketAddr,
+}
+
+impl Org {
+    fn new(name: &str) -> Org {
+        let keys = Arc::new(NodeKeys::generate().unwrap());
+        // The card must carry the real port, so find a free one first.
+        let addr = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let card = keys.issue_card(name, vec![addr.to_string()], Utc::now());
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+        store.init_node(&keys.node_id(), name, "hash").unwrap();
+        Org {
+            keys,
+            card,
+            store,
+            addr,
+        }
+    }
+
+    fn pin(&self, other: &Org) {
+        let c = &other.card.card;
+        let record = PeerRecord {
+            name: c.org.clone(),
+            node_id: c.node_id,
+            org: c.org.clone(),
+            card_json: other.card.to_json(),
+            endpoints: c.endpoints.clone(),
+            age_recipient: c.age_recipient.clone(),
+            tier: 1,
+            added_at: Utc::now(),
+            last_contact: None,
+        };
+        self.store.add_peer(&record, "test").unwrap();
+    }
+
+    async fn start(&self) -> Node {
+        let mut config = NodeConfig::new(self.addr);
+        config.delivery = DeliveryConfig {
+            request_timeout: Duration::from_secs(5),
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(500),
+            ..DeliveryConfig::default()
+        };
+        Node::start(self.store.clone(), self.keys.clone(), config)
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn ping_is_answered_with_a_signed_pong_and_stops_when_unpinned() {
+    bounded(async {
+        let (a, b) = (Org::new("A"), Org::new("B"));
+        a.pin(&b);
+        b.pin(&a);
+        let (na, nb) = (a.start().await, b.start().await);
+        let (pong, _rtt) = na.ping(&b.keys.node_id()).await.expect("pong");
+        assert_eq!(pong.node_id, b.keys.node_id());
+
+        // B unpins A: A's next ping is refused, even on the open connection.
+        b.store.remove_peer(&a.keys.node_id(), "test").unwrap();
+        nb.reload_peers(Some(a.keys.node_id())).unwrap();
+        let err = na.ping(&b.keys.node_id()).await.unwrap_err();
+        assert!(
+            matches!(err, NetError::Refused(_) | NetError::Connect(_)),
+            "{err:?}"
+        );
+        // A cannot ping a node it has not pinned.
+        let c = Org::new("C");
+        assert!(matches!(
+            na.ping(&c.keys.node_id()).await,
+            Err(NetError::Refused(_))
+        ));
+        na.shutdown().await;
+        nb.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_expired_bundle_gets_a_final_negative_receipt() {
+    bounded(async {
+        let (a, b) = (Org::new("A"), Org::new("B"));
+        a.pin(&b);
+        b.pin(&a);
+        let (na, nb) = (a.start().await, b.start().await);
+
+        // Queue a bundle that expired an hour ago, as the API would.
+        let mut draft = Draft::new(Kind::Stix, Tlp::Green, vec![b.card.card.clone()]);
+        draft.not_after = Some(Utc::now() - chrono::Duration::hours(1));
+        let signed = envelope::sign(&a.keys, "A", &draft, STIX, Utc::now()).unwrap();
+        let mut ct = Vec::new();
+        envelope::encrypt_to(&signed, STIX, &[b.keys.node_id()], &mut ct).unwrap();
+        let id = signed.manifest.bundle_id;
+        let share = NewShare {
+            id,
+            created_by: "test".into(),
+            tlp: Tlp::Green,
+            kind: Kind::Stix,
+            content: STIX.to_vec(),
+            manifest: signed.manifest_bytes.clone(),
+            manifest_sha256: signed.manifest_sha256(),
+            dsse: signed.dsse.to_json(),
+            deliveries: vec![NewDelivery {
+                peer: b.keys.node_id(),
+                envelope_sha256: sha256_hex(&ct),
+                envelope: ct,
+            }],
+        };
+        let event = Event {
+            kind: kinds::SHARE_RELEASED,
+            actor: "test".into(),
+            body: json!({"share_id": id}),
+        };
+        a.store.create_share(&share, &event).unwrap();
+        na.wake();
+
+        let delivery = loop {
+            let s = a.store.share(id).unwrap().unwrap();
+            if s.deliveries[0].state != DeliveryState::Pending {
+                break s.deliveries[0].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(delivery.state, DeliveryState::Rejected);
+        assert_eq!(delivery.attempts, 0, "a negative receipt is not retried");
+        let receipt = delivery.receipt.unwrap();
+        assert!(!receipt.accepted);
+        assert_eq!(receipt.reason.as_deref(), Some("expired"));
+        assert_eq!(b.store.inbox_len().unwrap(), 0);
+        let rejections = b.store.rejections(10).unwrap();
+        assert_eq!(rejections.len(), 1);
+        assert_eq!(rejections[0].reason, "expired");
+        assert_eq!(rejections[0].bundle_id, Some(id));
+
+        // Stays final: nothing more is sent.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(b.store.rejections(10).unwrap().len(), 1);
+        na.shutdown().await;
+        nb.shutdown().await;
+    })
+    .await;
+}

@@ -1,0 +1,536 @@
+//! Commands that act on a running node through its local API: `peer`,
+//! `share` and `inbox`. They never open the store themselves, so the
+//! daemon stays its only writer and its hooks (wake the delivery worker,
+//! refresh the pinned peers) always run.
+//!
+//! Every command renders its whole output first and writes it at once: a
+//! failure half-way never leaves a truncated table or content on stdout.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use chrono::{DateTime, Utc};
+use liaison_api::views::{
+    AddPeerRequest, CreateShareRequest, DeliveryView, InboxDetail, InboxView, PeerView,
+    ReceiptView, ShareView,
+};
+use liaison_core::dsse::Envelope;
+use liaison_core::identity::NodeId;
+use liaison_core::{content, Kind, Tlp};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::client::{path_segment, Client, ClientError};
+use crate::home::{load_card, Home};
+
+/// A client for the node at `home`, whose config names the API address.
+/// The token is checked first: without one nothing else is worth doing.
+pub fn connect(home: &Home, token: Option<&str>) -> Result<Client> {
+    let token = token
+        .filter(|t| !t.trim().is_empty())
+        .ok_or(ClientError::NoToken)?;
+    let config = home.config()?;
+    Ok(Client::new(&config.node.api, Some(token))?)
+}
+
+/// `peer add CARD`: pin a partner's signed identity card.
+pub fn peer_add(
+    client: &Client,
+    card: &Path,
+    name: Option<&str>,
+    tier: Option<u8>,
+    json: bool,
+) -> Result<()> {
+    // Verify locally first: a wrong file is then named as such, before the
+    // node is asked anything.
+    load_card(card)?;
+    let raw = fs::read(card).with_context(|| format!("cannot read card {}", card.display()))?;
+    let card_json: Value = serde_json::from_slice(&raw)
+        .with_context(|| format!("card {} is not JSON", card.display()))?;
+    let request = AddPeerRequest {
+        card: card_json,
+        name: name.map(str::to_string),
+        tier,
+    };
+    let answer: Value = client.post_json("/api/peers", &request)?;
+    if json {
+        return emit(&pretty(&answer)?);
+    }
+    let peer: PeerView = decode("/api/peers", answer)?;
+    let mut out = format!("pinned peer {}\n", peer.name);
+    out += &peer_details(&peer);
+    out += "compare the fingerprint with the partner out of band (e.g. by phone)\n";
+    emit(&out)
+}
+
+/// `peer list`.
+pub fn peer_list(client: &Client, json: bool) -> Result<()> {
+    let answer: Value = client.get_json("/api/peers")?;
+    if json {
+        return emit(&pretty(&answer)?);
+    }
+    let peers: Vec<PeerView> = decode("/api/peers", answer)?;
+    if peers.is_empty() {
+        return emit("no pinned peers (add one with `liaison peer add CARD`)\n");
+    }
+    let rows = peers
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.org.clone(),
+                p.tier.to_string(),
+                p.node_id.clone(),
+                p.last_contact.as_ref().map_or_else(|| "never".into(), when),
+            ]
+        })
+        .collect::<Vec<_>>();
+    emit(&table(
+        &["NAME", "ORG", "TIER", "NODE ID", "LAST CONTACT"],
+        &rows,
+    ))
+}
+
+/// `peer remove PEER`: unpin by local name or node id.
+pub fn peer_remove(client: &Client, peer: &str) -> Result<()> {
+    let peer = non_empty(peer, "PEER")?;
+    client.delete(&format!("/api/peers/{}", path_segment(peer)))?;
+    emit(&format!("removed peer {peer}\n"))
+}
+
+/// `share create`: validate, sign and encrypt on the node, and queue one
+/// delivery per recipient.
+pub fn share_create(
+    client: &Client,
+    tlp: Tlp,
+    to: &[String],
+    kind: Option<Kind>,
+    file: &Path,
+    json: bool,
+) -> Result<()> {
+    let to: Vec<String> = to
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
+    if to.is_empty() {
+        bail!("--to must name at least one peer");
+    }
+    let bytes = fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    // Detect here, like `seal`, so that the message names the file.
+    let kind = match kind {
+        Some(k) => k,
+        None => content::detect(&bytes).ok_or_else(|| {
+            anyhow!(
+                "cannot tell what {} holds; pass --kind stix|csaf|note",
+                file.display()
+            )
+        })?,
+    };
+    // Text goes as text (readable in logs and the ledger); anything else
+    // as base64, so that every byte survives JSON.
+    let (text, b64) = match String::from_utf8(bytes) {
+        Ok(text) => (Some(text), None),
+        Err(e) => (None, Some(data_encoding::BASE64.encode(e.as_bytes()))),
+    };
+    let request = CreateShareRequest {
+        tlp: tlp.to_string(),
+        to,
+        kind: Some(kind.to_string()),
+        content: text,
+        content_base64: b64,
+    };
+    let answer: Value = client.post_json("/api/shares", &request)?;
+    if json {
+        return emit(&pretty(&answer)?);
+    }
+    let share: ShareView = decode("/api/shares", answer)?;
+    let mut out = format!("share: {}\n", share.id);
+    out += &format!("tlp:       {}\n", share.tlp);
+    out += &format!("kind:      {} ({} bytes)\n", share.kind, share.size);
+    out += &format!("manifest:  sha256:{}\n", share.manifest_sha256);
+    let rows = share
+        .deliveries
+        .iter()
+        .map(|d| vec![recipient_name(d), d.state.clone(), d.peer.clone()])
+        .collect::<Vec<_>>();
+    out += &table(&["RECIPIENT", "STATE", "NODE ID"], &rows);
+    out += &format!(
+        "follow the receipts with `liaison share show {}`\n",
+        share.id
+    );
+    emit(&out)
+}
+
+/// `share list`.
+pub fn share_list(client: &Client, json: bool) -> Result<()> {
+    let answer: Value = client.get_json("/api/shares")?;
+    if json {
+        return emit(&pretty(&answer)?);
+    }
+    let shares: Vec<ShareView> = decode("/api/shares", answer)?;
+    if shares.is_empty() {
+        return emit("no shares yet\n");
+    }
+    let rows = shares
+        .iter()
+        .map(|s| {
+            vec![
+                s.id.to_string(),
+                when(&s.created_at),
+                s.tlp.clone(),
+                s.kind.clone(),
+                s.size.to_string(),
+                delivery_counts(&s.deliveries),
+                s.deliveries
+                    .iter()
+                    .map(recipient_name)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ]
+        })
+        .collect::<Vec<_>>();
+    emit(&table(
+        &["ID", "CREATED", "TLP", "KIND", "SIZE", "DELIVERY", "TO"],
+        &rows,
+    ))
+}
+
+/// `share show ID`: per-recipient delivery state and signed receipts.
+pub fn share_show(client: &Client, id: &str, json: bool) -> Result<()> {
+    let id = non_empty(id, "ID")?;
+    let path = format!("/api/shares/{}", path_segment(id));
+    let answer: Value = client.get_json(&path)?;
+    if json {
+        return emit(&pretty(&answer)?);
+    }
+    let s: ShareView = decode(&path, answer)?;
+    let mut out = format!("share: {}\n", s.id);
+    out += &format!("created:   {} by {}\n", when(&s.created_at), s.created_by);
+    out += &format!("tlp:       {}\n", s.tlp);
+    out += &format!("kind:      {} ({} bytes)\n", s.kind, s.size);
+    out += &format!("manifest:  sha256:{}\n", s.manifest_sha256);
+    out += &format!("delivery:  {}\n", delivery_counts(&s.deliveries));
+    for d in &s.deliveries {
+        out += &format!("recipient {}\n", recipient_name(d));
+        out += &format!("  node id:      {}\n", d.peer);
+        out += &format!("  state:        {}\n", d.state);
+        out += &format!("  attempts:     {}\n", d.attempts);
+        if d.state == "pending" {
+            out += &format!("  next attempt: {}\n", when(&d.next_attempt_at));
+        }
+        if let Some(e) = &d.last_error {
+            out += &format!("  last error:   {e}\n");
+        }
+        if let Some(t) = &d.completed_at {
+            out += &format!("  completed:    {}\n", when(t));
+        }
+        out += &format!("  receipt:      {}\n", delivery_receipt(d.receipt.as_ref()));
+    }
+    emit(&out)
+}
+
+/// `inbox` / `inbox list`: bundles this node accepted.
+pub fn inbox_list(client: &Client, json: bool) -> Result<()> {
+    let answer: Value = client.get_json("/api/inbox")?;
+    if json {
+        return emit(&pretty(&answer)?);
+    }
+    let items: Vec<InboxView> = decode("/api/inbox", answer)?;
+    if items.is_empty() {
+        return emit("the inbox is empty\n");
+    }
+    let rows = items
+        .iter()
+        .map(|i| {
+            vec![
+                i.bundle_id.to_string(),
+                when(&i.received_at),
+                i.sender_org.clone(),
+                i.tlp.clone(),
+                i.kind.clone(),
+                i.size.to_string(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    emit(&table(
+        &["ID", "RECEIVED", "FROM", "TLP", "KIND", "SIZE"],
+        &rows,
+    ))
+}
+
+/// `inbox show ID`: the verified manifest and this node's receipt, or with
+/// `content` the content itself, byte-exact, on stdout.
+pub fn inbox_show(client: &Client, id: &str, json: bool, content: bool) -> Result<()> {
+    let id = non_empty(id, "ID")?;
+    let path = format!("/api/inbox/{}", path_segment(id));
+    if content {
+        let bytes = client.get_bytes(&format!("{path}/content"))?;
+        return emit_bytes(&bytes);
+    }
+    let answer: Value = client.get_json(&path)?;
+    if json {
+        return emit(&pretty(&answer)?);
+    }
+    let d: InboxDetail = decode(&path, answer)?;
+    let i = &d.item;
+    let m = &d.manifest;
+    let mut out = format!("bundle:     {}\n", i.bundle_id);
+    out += &format!("received:   {}\n", when(&i.received_at));
+    out += &format!(
+        "from:       {} (node {}, fingerprint {})\n",
+        i.sender_org,
+        i.sender,
+        fingerprint(&i.sender)
+    );
+    out += &format!("tlp:        {}\n", i.tlp);
+    out += &format!("kind:       {}\n", i.kind);
+    if let Some(created) = m["created"].as_str() {
+        out += &format!("created:    {created}\n");
+    }
+    if let Some(not_after) = m["not_after"].as_str() {
+        out += &format!("not after:  {not_after}\n");
+    }
+    if let Some(community) = m["community"].as_str() {
+        out += &format!("community:  {community}\n");
+    }
+    for r in m["recipients"].as_array().into_iter().flatten() {
+        out += &format!(
+            "audience:   {} (node {})\n",
+            r["org"].as_str().unwrap_or("?"),
+            r["node_id"].as_str().unwrap_or("?")
+        );
+    }
+    let c = &m["content"];
+    out += &format!(
+        "content:    {} bytes, {}, sha256:{}\n",
+        i.size,
+        c["media_type"].as_str().unwrap_or("?"),
+        c["sha256"].as_str().unwrap_or("?")
+    );
+    out += &format!("manifest:   sha256:{}\n", i.manifest_sha256);
+    out += &format!("receipt:    {}\n", signed_receipt(&d.receipt));
+    out += &format!(
+        "read the content with `liaison inbox show {} --content`\n",
+        i.bundle_id
+    );
+    emit(&out)
+}
+
+fn peer_details(p: &PeerView) -> String {
+    let endpoints = if p.endpoints.is_empty() {
+        "(none)".to_string()
+    } else {
+        p.endpoints.join(", ")
+    };
+    format!(
+        "name:        {}\norg:         {}\nnode id:     {}\nfingerprint: {}\ntier:        {}\nendpoints:   {}\n",
+        p.name, p.org, p.node_id, p.fingerprint, p.tier, endpoints
+    )
+}
+
+/// The local name of a delivery's recipient, or its node id once unpinned.
+fn recipient_name(d: &DeliveryView) -> String {
+    d.peer_name.clone().unwrap_or_else(|| d.peer.clone())
+}
+
+/// `2 delivered, 1 pending`.
+fn delivery_counts(ds: &[DeliveryView]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for d in ds {
+        match counts.iter_mut().find(|(s, _)| *s == d.state) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((&d.state, 1)),
+        }
+    }
+    if counts.is_empty() {
+        return "no recipients".into();
+    }
+    counts
+        .iter()
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `accepted at T` / `rejected (reason: detail) at T` / `none yet`.
+fn delivery_receipt(r: Option<&ReceiptView>) -> String {
+    let Some(r) = r else {
+        return "none yet".into();
+    };
+    let at = when(&r.received_at);
+    if r.accepted {
+        return format!("accepted, stored {at}");
+    }
+    let reason = r.reason.as_deref().unwrap_or("unspecified");
+    match receipt_payload(&r.signed).and_then(|p| p["outcome"]["detail"].as_str().map(String::from))
+    {
+        Some(detail) if !detail.is_empty() => {
+            format!("rejected ({reason}: {detail}), stored {at}")
+        }
+        _ => format!("rejected ({reason}), stored {at}"),
+    }
+}
+
+/// Summary of a receipt this node signed (the DSSE JSON the API returns).
+fn signed_receipt(signed: &Value) -> String {
+    let Some(p) = receipt_payload(signed) else {
+        return "(not readable)".into();
+    };
+    let status = p["outcome"]["status"].as_str().unwrap_or("?");
+    let at = p["received_at"].as_str().unwrap_or("?");
+    match p["outcome"]["reason"].as_str() {
+        Some(reason) => format!("{status} ({reason}), signed by this node, {at}"),
+        None => format!("{status}, signed by this node, {at}"),
+    }
+}
+
+/// The body of a signed receipt, for display only: the node verified (or
+/// itself signed) it before storing, and `--json` shows the signed form.
+fn receipt_payload(signed: &Value) -> Option<Value> {
+    let envelope: Envelope = serde_json::from_value(signed.clone()).ok()?;
+    let body = envelope.unverified_payload().ok()?;
+    serde_json::from_slice(&body).ok()
+}
+
+fn fingerprint(node_id: &str) -> String {
+    node_id
+        .parse::<NodeId>()
+        .map(|n| n.fingerprint())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// RFC 3339 to the second, in UTC.
+fn when(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn non_empty<'a>(value: &'a str, what: &str) -> Result<&'a str> {
+    let v = value.trim();
+    if v.is_empty() {
+        bail!("{what} must not be empty");
+    }
+    Ok(v)
+}
+
+fn decode<T: DeserializeOwned>(path: &str, v: Value) -> Result<T> {
+    serde_json::from_value(v).map_err(|e| {
+        anyhow!(ClientError::Decode {
+            path: path.to_string(),
+            reason: e.to_string(),
+        })
+    })
+}
+
+fn pretty(v: &Value) -> Result<String> {
+    Ok(serde_json::to_string_pretty(v)? + "\n")
+}
+
+/// Left-aligned columns, two spaces apart; the last column is not padded.
+fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut s = String::new();
+        for (i, cell) in cells.enumerate() {
+            if i > 0 {
+                s.push_str("  ");
+            }
+            s.push_str(cell);
+            if i + 1 < widths.len() {
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                s.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        s.truncate(s.trim_end().len());
+        s.push('\n');
+        s
+    };
+    let mut out = line(&mut headers.iter().copied());
+    for row in rows {
+        out += &line(&mut row.iter().map(String::as_str));
+    }
+    out
+}
+
+fn emit(text: &str) -> Result<()> {
+    emit_bytes(text.as_bytes())
+}
+
+/// Write to stdout; a reader that went away (`| head`) is not an error.
+fn emit_bytes(bytes: &[u8]) -> Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(e).context("cannot write to stdout"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_and_do_not_trail_spaces() {
+        let t = table(
+            &["A", "BB", "C"],
+            &[vec!["long".into(), "x".into(), "".into()]],
+        );
+        assert_eq!(t, "A     BB  C\nlong  x\n");
+    }
+
+    #[test]
+    fn delivery_counts_keep_first_seen_order() {
+        let d = |state: &str| DeliveryView {
+            peer: "n".into(),
+            peer_name: None,
+            state: state.into(),
+            attempts: 0,
+            next_attempt_at: Utc::now(),
+            last_error: None,
+            completed_at: None,
+            receipt: None,
+        };
+        let ds = [d("delivered"), d("pending"), d("delivered")];
+        assert_eq!(delivery_counts(&ds), "2 delivered, 1 pending");
+        assert_eq!(delivery_counts(&[]), "no recipients");
+    }
+
+    #[test]
+    fn receipts_show_the_outcome_and_the_signed_detail() {
+        let body = serde_json::json!({
+            "received_at": "2030-01-02T03:04:05Z",
+            "outcome": {"status": "rejected", "reason": "expired", "detail": "past not_after"},
+        });
+        let signed = serde_json::json!({
+            "payload": data_encoding::BASE64.encode(body.to_string().as_bytes()),
+            "payloadType": "application/vnd.liaison.receipt+json;v=1",
+            "signatures": [{"sig": "AAAA"}],
+        });
+        let at: DateTime<Utc> = "2030-01-02T03:04:06Z".parse().unwrap();
+        let r = ReceiptView {
+            accepted: false,
+            reason: Some("expired".into()),
+            received_at: at,
+            signed: signed.clone(),
+        };
+        assert_eq!(
+            delivery_receipt(Some(&r)),
+            "rejected (expired: past not_after), stored 2030-01-02T03:04:06Z"
+        );
+        assert_eq!(
+            signed_receipt(&signed),
+            "rejected (expired), signed by this node, 2030-01-02T03:04:05Z"
+        );
+        assert_eq!(delivery_receipt(None), "none yet");
+        assert_eq!(signed_receipt(&Value::Null), "(not readable)");
+    }
+}
