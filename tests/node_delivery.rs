@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use liaison_core::identity::NodeId;
 use liaison_core::receipt::{Outcome, SignedReceipt};
 use serde_json::Value;
-use support::{unique_stix, wait_until, TestNode, FAST_DELIVERY, STIX};
+use support::{pinned_pair, unique_stix, wait_until, TestNode, STIX};
 
 /// Deliveries of a share in state `state`.
 fn deliveries_in(share: &Value, state: &str) -> usize {
@@ -83,13 +83,7 @@ fn a_shares_to_b_and_c_and_holds_two_verified_receipts() {
 #[test]
 fn a_share_waits_for_a_peer_that_is_down_and_completes_unattended() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut a = TestNode::init(tmp.path(), "acme");
-    let mut b = TestNode::init(tmp.path(), "bolt");
-    a.configure(FAST_DELIVERY);
-    a.start();
-    b.start();
-    a.pin(&b);
-    b.pin(&a);
+    let (mut a, mut b) = pinned_pair(tmp.path());
     b.stop();
 
     let id = a.share("green", &["bolt"], STIX);
@@ -173,13 +167,7 @@ fn assert_all_delivered_once(a: &TestNode, b: &TestNode, ids: &[String]) {
 #[test]
 fn receiver_killed_mid_stream_ends_with_exactly_1000_bundles() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut a = TestNode::init(tmp.path(), "acme");
-    let mut b = TestNode::init(tmp.path(), "bolt");
-    a.configure(FAST_DELIVERY);
-    a.start();
-    b.start();
-    a.pin(&b);
-    b.pin(&a);
+    let (mut a, mut b) = pinned_pair(tmp.path());
 
     let point = crash_point(50, 700);
     let ids = std::thread::scope(|s| {
@@ -205,13 +193,7 @@ fn receiver_killed_mid_stream_ends_with_exactly_1000_bundles() {
 #[test]
 fn sender_killed_mid_stream_ends_with_exactly_1000_bundles() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut a = TestNode::init(tmp.path(), "acme");
-    let mut b = TestNode::init(tmp.path(), "bolt");
-    a.configure(FAST_DELIVERY);
-    a.start();
-    b.start();
-    a.pin(&b);
-    b.pin(&a);
+    let (mut a, mut b) = pinned_pair(tmp.path());
     // Queue everything while B is away, then let A send and kill it mid-way.
     b.stop();
     let ids = queue(&a, "bolt", 1000);

@@ -23,7 +23,7 @@ use liaison_core::wire::{FrameLimits, FrameType};
 use liaison_core::{Kind, Tlp};
 use liaison_net::{Endpoint, Handler, SharedPins};
 use serde_json::{json, Value};
-use support::{unique_stix, wait_until, TestNode, FAST_DELIVERY, STIX};
+use support::{pinned_pair, unique_stix, wait_until, TestNode, FAST_DELIVERY, STIX};
 
 /// Bound on one in-process QUIC request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -109,13 +109,7 @@ fn unpinned_node_cannot_connect() {
 #[test]
 fn removed_peer_cannot_reconnect() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut a = TestNode::init(tmp.path(), "acme");
-    let mut b = TestNode::init(tmp.path(), "bolt");
-    a.configure(FAST_DELIVERY);
-    a.start();
-    b.start();
-    a.pin(&b);
-    b.pin(&a);
+    let (mut a, mut b) = pinned_pair(tmp.path());
 
     let first = a.share("green", &["bolt"], &unique_stix(1));
     wait_until(Duration::from_secs(20), "the first delivery", || {

@@ -393,3 +393,16 @@ impl TestNode {
         }
     }
 }
+
+/// Nodes `acme` (with `FAST_DELIVERY`) and `bolt`, started and pinned to
+/// each other.
+pub fn pinned_pair(root: &Path) -> (TestNode, TestNode) {
+    let mut a = TestNode::init(root, "acme");
+    let mut b = TestNode::init(root, "bolt");
+    a.configure(FAST_DELIVERY);
+    a.start();
+    b.start();
+    a.pin(&b);
+    b.pin(&a);
+    (a, b)
+}
