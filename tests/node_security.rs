@@ -304,6 +304,19 @@ fn tampered_envelope_gets_a_negative_receipt() {
     assert_eq!(rejected[0]["body"]["reason"], "corrupted");
     assert_eq!(rejected[0]["body"]["sender"], a.node_id());
     assert!(b.ledger_kinds("inbound.accepted").is_empty());
+    // The refusal is listed for the operator, with its signed receipt.
+    let (status, listed) = b.get("/api/rejections");
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["reason"], "corrupted");
+    assert_eq!(listed[0]["envelope_sha256"], sha256_hex(&tampered));
+    let cli = support::liaison()
+        .args(["inbox", "rejected", "--token", &b.token, "--home"])
+        .arg(&b.dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&cli.stdout);
+    assert!(cli.status.success() && text.contains("corrupted"), "{text}");
 
     // The same envelope untouched is accepted: the flipped byte was the
     // only problem.
@@ -431,6 +444,7 @@ fn api_requires_a_token_and_errors_are_json() {
         ("GET", "/api/inbox".into()),
         ("GET", format!("/api/inbox/{uuid}")),
         ("GET", format!("/api/inbox/{uuid}/content")),
+        ("GET", "/api/rejections".into()),
         ("GET", "/api/ledger".into()),
     ];
     let wrong = "0".repeat(64);

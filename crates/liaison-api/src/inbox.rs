@@ -6,12 +6,12 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use data_encoding::HEXLOWER;
-use liaison_store::{InboxRecord, Role, User};
+use liaison_store::{InboxRecord, RejectionRecord, Role, User};
 use serde::Deserialize;
 
 use crate::auth::require_role;
 use crate::shares::{parse_id, Limit};
-use crate::views::{InboxDetail, InboxView, LedgerView};
+use crate::views::{InboxDetail, InboxView, LedgerView, RejectionView};
 use crate::{blocking, ApiError, AppState};
 
 fn inbox_view(r: &InboxRecord) -> InboxView {
@@ -37,6 +37,33 @@ pub(crate) async fn list(
     let store = state.store.clone();
     let items = blocking(move || Ok(store.inbox(q.limit.min(10_000))?)).await?;
     Ok(Json(items.iter().map(inbox_view).collect()))
+}
+
+fn rejection_view(r: &RejectionRecord) -> RejectionView {
+    RejectionView {
+        id: r.id,
+        received_at: r.received_at,
+        sender: r.sender.to_string(),
+        bundle_id: r.bundle_id,
+        reason: r.reason.clone(),
+        detail: r.detail.clone(),
+        envelope_sha256: r.envelope_sha256.clone(),
+        receipt: serde_json::from_slice(&r.receipt_json).unwrap_or_default(),
+    }
+}
+
+/// `GET /api/rejections`: inbound deliveries refused with a negative
+/// receipt, newest first. They never reached the inbox.
+pub(crate) async fn rejections(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    q: Result<Query<Limit>, QueryRejection>,
+) -> Result<Json<Vec<RejectionView>>, ApiError> {
+    require_role(&user, &[Role::Analyst, Role::Auditor])?;
+    let Query(q) = q?;
+    let store = state.store.clone();
+    let items = blocking(move || Ok(store.rejections(q.limit.min(10_000))?)).await?;
+    Ok(Json(items.iter().map(rejection_view).collect()))
 }
 
 pub(crate) async fn show(

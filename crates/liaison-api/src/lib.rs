@@ -87,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/inbox", get(inbox::list))
         .route("/api/inbox/{id}", get(inbox::show))
         .route("/api/inbox/{id}/content", get(inbox::content))
+        .route("/api/rejections", get(inbox::rejections))
         .route("/api/ledger", get(inbox::ledger))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

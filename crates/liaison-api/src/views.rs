@@ -173,3 +173,24 @@ pub struct LedgerView {
     /// RFC 9162 leaf hash (hex).
     pub leaf_hash: String,
 }
+
+/// An inbound delivery this node refused (it never reached the inbox).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RejectionView {
+    /// Row id.
+    pub id: i64,
+    /// When it was refused.
+    pub received_at: DateTime<Utc>,
+    /// The delivering peer's node id.
+    pub sender: String,
+    /// The bundle id, when the envelope could be opened.
+    pub bundle_id: Option<Uuid>,
+    /// Machine-readable reason (e.g. `bad_signature`, `corrupted`).
+    pub reason: String,
+    /// Human-readable detail.
+    pub detail: String,
+    /// SHA-256 (hex) of the ciphertext as received.
+    pub envelope_sha256: String,
+    /// The signed negative receipt returned to the sender (DSSE JSON).
+    pub receipt: serde_json::Value,
+}

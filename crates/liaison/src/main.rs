@@ -197,6 +197,12 @@ enum InboxCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Deliveries this node refused (negative receipts), with the reason.
+    Rejected {
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a received bundle: sender, TLP, manifest and receipt.
     Show {
         /// Bundle id.
@@ -255,6 +261,7 @@ fn main() -> ExitCode {
         Command::Inbox { cmd, json } => remote::connect(&home, token).and_then(|c| match cmd {
             None => remote::inbox_list(&c, json),
             Some(InboxCmd::List { json: j }) => remote::inbox_list(&c, json || j),
+            Some(InboxCmd::Rejected { json: j }) => remote::inbox_rejected(&c, json || j),
             Some(InboxCmd::Show {
                 id,
                 json: j,

@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, Utc};
 use liaison_api::views::{
     AddPeerRequest, CreateShareRequest, DeliveryView, InboxDetail, InboxView, PeerView,
-    ReceiptView, ShareView,
+    ReceiptView, RejectionView, ShareView,
 };
 use liaison_core::dsse::Envelope;
 use liaison_core::identity::NodeId;
@@ -258,6 +258,34 @@ pub fn inbox_list(client: &Client, json: bool) -> Result<()> {
         .collect::<Vec<_>>();
     emit(&table(
         &["ID", "RECEIVED", "FROM", "TLP", "KIND", "SIZE"],
+        &rows,
+    ))
+}
+
+/// `inbox rejected`.
+pub fn inbox_rejected(client: &Client, json: bool) -> Result<()> {
+    let answer: Value = client.get_json("/api/rejections")?;
+    if json {
+        return emit(&pretty(&answer)?);
+    }
+    let items: Vec<RejectionView> = decode("/api/rejections", answer)?;
+    if items.is_empty() {
+        return emit("no delivery was refused\n");
+    }
+    let rows = items
+        .iter()
+        .map(|r| {
+            vec![
+                when(&r.received_at),
+                r.sender.chars().take(12).collect::<String>() + "…",
+                r.bundle_id.map_or("-".to_string(), |b| b.to_string()),
+                r.reason.clone(),
+                r.detail.clone(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    emit(&table(
+        &["REFUSED", "FROM NODE", "BUNDLE", "REASON", "DETAIL"],
         &rows,
     ))
 }
