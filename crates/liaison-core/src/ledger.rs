@@ -31,6 +31,18 @@ pub mod kinds {
     pub const INBOUND_REJECTED: &str = "inbound.rejected";
     /// A local user or token was created.
     pub const USER_ADDED: &str = "user.added";
+    /// This node signed and sent an agreement proposal.
+    pub const AGREEMENT_PROPOSED: &str = "agreement.proposed";
+    /// A peer's signed agreement proposal arrived.
+    pub const AGREEMENT_RECEIVED: &str = "agreement.received";
+    /// An agreement was countersigned and is in force (validity window aside).
+    pub const AGREEMENT_IN_FORCE: &str = "agreement.in_force";
+    /// An agreement proposal was declined (by either side).
+    pub const AGREEMENT_DECLINED: &str = "agreement.declined";
+    /// An agreement was revoked (by either side).
+    pub const AGREEMENT_REVOKED: &str = "agreement.revoked";
+    /// Content was redacted before sealing (rule names and counts only).
+    pub const SHARE_REDACTED: &str = "share.redacted";
 }
 
 /// One ledger entry.

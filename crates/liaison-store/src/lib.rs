@@ -48,9 +48,10 @@ mod store;
 
 pub use error::StoreError;
 pub use model::{
-    DeliveryRecord, DeliveryState, DueDelivery, Event, InboxRecord, LedgerRow, NewDelivery,
-    NewInbound, NewRejection, NewShare, ParseDeliveryStateError, ParseRoleError, PeerRecord,
-    RejectionRecord, Role, ShareRecord, StoredReceipt, User,
+    AgreementRecord, AgreementState, DeliveryRecord, DeliveryState, DueDelivery, Event,
+    InboxRecord, LedgerRow, NewDelivery, NewInbound, NewRejection, NewShare,
+    ParseAgreementStateError, ParseDeliveryStateError, ParseRoleError, PeerRecord, RejectionRecord,
+    Role, ShareRecord, StoredReceipt, User,
 };
 pub use sqlite::SqliteStore;
 pub use store::{Result, Store};

@@ -375,6 +375,97 @@ pub struct RejectionRecord {
     pub receipt_json: Vec<u8>,
 }
 
+/// Where one version of a sharing agreement stands on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgreementState {
+    /// This node proposed (signed) it; waiting for the peer's countersignature.
+    ProposedByUs,
+    /// The peer proposed it; waiting for a local decision.
+    ProposedByPeer,
+    /// Signed by both parties (the validity window still applies).
+    InForce,
+    /// Refused by the party asked to countersign.
+    Declined,
+    /// Withdrawn by either party after it was in force.
+    Revoked,
+    /// Replaced by a newer version in force.
+    Superseded,
+}
+
+/// A string that is not an agreement state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an agreement state: expected one of proposed_by_us, proposed_by_peer, in_force, declined, revoked, superseded")]
+pub struct ParseAgreementStateError(pub String);
+
+impl AgreementState {
+    /// Every state.
+    pub const ALL: [AgreementState; 6] = [
+        AgreementState::ProposedByUs,
+        AgreementState::ProposedByPeer,
+        AgreementState::InForce,
+        AgreementState::Declined,
+        AgreementState::Revoked,
+        AgreementState::Superseded,
+    ];
+
+    /// The snake_case name, e.g. `in_force`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgreementState::ProposedByUs => "proposed_by_us",
+            AgreementState::ProposedByPeer => "proposed_by_peer",
+            AgreementState::InForce => "in_force",
+            AgreementState::Declined => "declined",
+            AgreementState::Revoked => "revoked",
+            AgreementState::Superseded => "superseded",
+        }
+    }
+}
+
+impl fmt::Display for AgreementState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AgreementState {
+    type Err = ParseAgreementStateError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AgreementState::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| ParseAgreementStateError(s.to_string()))
+    }
+}
+
+/// One version of a sharing agreement, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgreementRecord {
+    /// Agreement id (shared by all its versions).
+    pub id: Uuid,
+    /// Version; a newer version in force supersedes older ones.
+    pub version: u32,
+    /// The other party.
+    pub peer: NodeId,
+    /// Where it stands.
+    pub state: AgreementState,
+    /// The signed agreement (DSSE JSON with one or two signatures).
+    pub document: Vec<u8>,
+    /// SHA-256 (hex) of the signed agreement bytes.
+    pub sha256: String,
+    /// Start of the validity window.
+    pub valid_from: DateTime<Utc>,
+    /// End of the validity window.
+    pub valid_until: DateTime<Utc>,
+    /// The signed decline or revocation, when there is one.
+    pub notice: Option<Vec<u8>>,
+    /// When this node first stored this version.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::model::{
-    DueDelivery, Event, InboxRecord, LedgerRow, NewInbound, NewRejection, NewShare, PeerRecord,
-    RejectionRecord, Role, ShareRecord, StoredReceipt, User,
+    AgreementRecord, DueDelivery, Event, InboxRecord, LedgerRow, NewInbound, NewRejection,
+    NewShare, PeerRecord, RejectionRecord, Role, ShareRecord, StoredReceipt, User,
 };
 
 /// The store's result type.
@@ -145,4 +145,22 @@ pub trait Store: Send + Sync {
 
     /// How many deliveries completed with a stored receipt.
     fn receipts_count(&self) -> Result<u64>;
+
+    /// Store one version of an agreement (insert, or update its state,
+    /// document and notice) with `event`, in one transaction. A version
+    /// stored as in force supersedes older versions of the same agreement.
+    /// `created_at`/`updated_at` in `record` are ignored (the store sets them).
+    fn save_agreement(&self, record: &AgreementRecord, event: &Event) -> Result<()>;
+
+    /// One version of an agreement.
+    fn agreement(&self, id: Uuid, version: u32) -> Result<Option<AgreementRecord>>;
+
+    /// The newest version of an agreement.
+    fn latest_agreement(&self, id: Uuid) -> Result<Option<AgreementRecord>>;
+
+    /// Up to `limit` agreement versions, most recently changed first.
+    fn agreements(&self, limit: u32) -> Result<Vec<AgreementRecord>>;
+
+    /// Every version of every agreement with `peer`, newest version first.
+    fn agreements_with(&self, peer: &NodeId) -> Result<Vec<AgreementRecord>>;
 }

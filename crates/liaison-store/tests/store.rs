@@ -9,8 +9,8 @@ use liaison_core::identity::{NodeId, NodeKeys};
 use liaison_core::ledger::{kinds, leaf_hash, Entry};
 use liaison_core::{Kind, Tlp};
 use liaison_store::{
-    token_hash, DeliveryState, Event, NewDelivery, NewInbound, NewRejection, NewShare, PeerRecord,
-    Role, SqliteStore, Store, StoreError, StoredReceipt,
+    token_hash, AgreementRecord, AgreementState, DeliveryState, Event, NewDelivery, NewInbound,
+    NewRejection, NewShare, PeerRecord, Role, SqliteStore, Store, StoreError, StoredReceipt,
 };
 use serde_json::json;
 use tempfile::TempDir;
@@ -420,6 +420,89 @@ fn defer_deliveries_postpones_only_that_peers_pending_rows() {
     );
 }
 
+fn agreement(id: Uuid, version: u32, peer: NodeId, state: AgreementState) -> AgreementRecord {
+    let now = Utc::now();
+    AgreementRecord {
+        id,
+        version,
+        peer,
+        state,
+        document: format!("{{\"v\":{version}}}").into_bytes(),
+        sha256: format!("{version:064x}"),
+        valid_from: now,
+        valid_until: now + Duration::days(365),
+        notice: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+#[test]
+fn agreements_are_versioned_and_a_version_in_force_supersedes() {
+    let (_dir, path, store) = open();
+    let (peer, other) = (node_id(), node_id());
+    let id = Uuid::new_v4();
+    let ev = || event(kinds::AGREEMENT_PROPOSED, json!({}));
+    let before = store.ledger_len().unwrap();
+
+    store
+        .save_agreement(&agreement(id, 1, peer, AgreementState::ProposedByUs), &ev())
+        .unwrap();
+    store
+        .save_agreement(&agreement(id, 1, peer, AgreementState::InForce), &ev())
+        .unwrap();
+    assert_eq!(
+        store.ledger_len().unwrap(),
+        before + 2,
+        "one entry per change"
+    );
+    assert_eq!(
+        count(&path, "agreements"),
+        1,
+        "same version updated in place"
+    );
+    let v1 = store.agreement(id, 1).unwrap().unwrap();
+    assert_eq!(v1.state, AgreementState::InForce);
+    assert_eq!(v1.peer, peer);
+
+    // Version 2 is proposed: v1 stays in force until v2 is.
+    store
+        .save_agreement(
+            &agreement(id, 2, peer, AgreementState::ProposedByPeer),
+            &ev(),
+        )
+        .unwrap();
+    assert_eq!(
+        store.agreement(id, 1).unwrap().unwrap().state,
+        AgreementState::InForce
+    );
+    store
+        .save_agreement(&agreement(id, 2, peer, AgreementState::InForce), &ev())
+        .unwrap();
+    assert_eq!(
+        store.agreement(id, 1).unwrap().unwrap().state,
+        AgreementState::Superseded
+    );
+    assert_eq!(store.latest_agreement(id).unwrap().unwrap().version, 2);
+
+    let with = store.agreements_with(&peer).unwrap();
+    assert_eq!(
+        with.iter().map(|a| a.version).collect::<Vec<_>>(),
+        vec![2, 1]
+    );
+    assert!(store.agreements_with(&other).unwrap().is_empty());
+    assert_eq!(store.agreements(10).unwrap().len(), 2);
+
+    // A revocation keeps its signed notice.
+    let mut revoked = agreement(id, 2, peer, AgreementState::Revoked);
+    revoked.notice = Some(b"signed revocation".to_vec());
+    store.save_agreement(&revoked, &ev()).unwrap();
+    let back = store.agreement(id, 2).unwrap().unwrap();
+    assert_eq!(back.state, AgreementState::Revoked);
+    assert_eq!(back.notice.as_deref(), Some(&b"signed revocation"[..]));
+    assert!(store.agreement(Uuid::new_v4(), 1).unwrap().is_none());
+}
+
 #[test]
 fn delivery_completed_is_idempotent() {
     let (_dir, path, store) = open();
@@ -623,7 +706,26 @@ fn data_survives_reopening_the_file() {
     let version: u32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
+}
+
+#[test]
+fn a_version_1_database_is_migrated_and_keeps_its_data() {
+    let (_dir, path, store) = open();
+    store.add_peer(&peer("bolt"), "admin").unwrap();
+    drop(store);
+    // What the first release left on disk: schema 1, no agreements table.
+    let conn = raw(&path);
+    conn.execute_batch("DROP TABLE agreements; PRAGMA user_version = 1;")
+        .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.peers().unwrap().len(), 1);
+    assert!(store.agreements(10).unwrap().is_empty());
+    let version: u32 = raw(&path)
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
 }
 
 #[cfg(unix)]

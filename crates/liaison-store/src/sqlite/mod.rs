@@ -1,5 +1,6 @@
 //! The SQLite implementation of [`Store`].
 
+mod agreements;
 mod codec;
 mod inbox;
 mod ledger;
@@ -17,8 +18,8 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use uuid::Uuid;
 
 use crate::model::{
-    DueDelivery, Event, InboxRecord, LedgerRow, NewInbound, NewRejection, NewShare, PeerRecord,
-    RejectionRecord, Role, ShareRecord, StoredReceipt, User,
+    AgreementRecord, DueDelivery, Event, InboxRecord, LedgerRow, NewInbound, NewRejection,
+    NewShare, PeerRecord, RejectionRecord, Role, ShareRecord, StoredReceipt, User,
 };
 use crate::store::{Result, Store};
 
@@ -174,6 +175,26 @@ impl Store for SqliteStore {
         event: Option<&Event>,
     ) -> Result<()> {
         self.write(|tx| outbox::retry(tx, id, error, next_attempt_at, event))
+    }
+
+    fn save_agreement(&self, record: &AgreementRecord, event: &Event) -> Result<()> {
+        self.write(|tx| agreements::save(tx, record, event))
+    }
+
+    fn agreement(&self, id: Uuid, version: u32) -> Result<Option<AgreementRecord>> {
+        self.read(|c| agreements::get(c, id, version))
+    }
+
+    fn latest_agreement(&self, id: Uuid) -> Result<Option<AgreementRecord>> {
+        self.read(|c| agreements::latest(c, id))
+    }
+
+    fn agreements(&self, limit: u32) -> Result<Vec<AgreementRecord>> {
+        self.read(|c| agreements::list(c, limit))
+    }
+
+    fn agreements_with(&self, peer: &NodeId) -> Result<Vec<AgreementRecord>> {
+        self.read(|c| agreements::with_peer(c, &peer.to_string()))
     }
 
     fn defer_deliveries(&self, peer: &NodeId, until: DateTime<Utc>) -> Result<u64> {

@@ -9,7 +9,10 @@ use crate::error::StoreError;
 use crate::store::Result;
 
 /// Schema migrations, in order: `(user_version after it, SQL)`.
-const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (1, include_str!("../../migrations/0001_init.sql")),
+    (2, include_str!("../../migrations/0002_agreements.sql")),
+];
 
 /// How long a writer waits for another connection's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
