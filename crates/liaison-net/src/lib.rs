@@ -25,6 +25,6 @@ pub mod transport;
 pub use delivery::{DeliveryConfig, DeliveryWorker};
 pub use directory::PeerDirectory;
 pub use node::{Node, NodeConfig};
-pub use receiver::Receiver;
+pub use receiver::{MessageHandler, MessageRefusal, Receiver};
 pub use tls::SharedPins;
 pub use transport::{ConnectionCounts, Endpoint, Handler, NetError};

@@ -15,11 +15,11 @@ use tokio::task::JoinHandle;
 
 use crate::delivery::{DeliveryConfig, DeliveryWorker};
 use crate::directory::PeerDirectory;
-use crate::receiver::Receiver;
+use crate::receiver::{MessageHandler, Receiver};
 use crate::transport::{Endpoint, NetError};
 
 /// Settings of a node's network side.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NodeConfig {
     /// UDP address to listen on and dial from.
     pub listen: SocketAddr,
@@ -29,6 +29,8 @@ pub struct NodeConfig {
     pub open: OpenLimits,
     /// Delivery worker settings.
     pub delivery: DeliveryConfig,
+    /// What answers `Message` frames (agreements); none refuses them.
+    pub messages: Option<Arc<dyn MessageHandler>>,
 }
 
 impl NodeConfig {
@@ -39,6 +41,7 @@ impl NodeConfig {
             frames: FrameLimits::default(),
             open: OpenLimits::default(),
             delivery: DeliveryConfig::default(),
+            messages: None,
         }
     }
 }
@@ -74,7 +77,11 @@ impl Node {
         for (peer, why) in directory.reload(&peers) {
             tracing::error!(%peer, %why, "pinned peer ignored: its stored card is not valid");
         }
-        let receiver = Receiver::new(store.clone(), keys.clone(), directory.clone(), config.open);
+        let mut receiver =
+            Receiver::new(store.clone(), keys.clone(), directory.clone(), config.open);
+        if let Some(handler) = config.messages.clone() {
+            receiver = receiver.with_messages(handler);
+        }
         let endpoint = Endpoint::bind(
             config.listen,
             &keys,
@@ -136,6 +143,25 @@ impl Node {
         // Deliveries to a re-pinned peer may be waiting: look again.
         self.wake();
         Ok(())
+    }
+
+    /// Send a signed message (DSSE JSON) to a pinned peer and return its
+    /// `MessageAck` body. A refusal by the peer is [`NetError::Remote`].
+    pub async fn send_message(&self, peer: &NodeId, body: &[u8]) -> Result<Vec<u8>, NetError> {
+        let card = self
+            .directory
+            .card(peer)
+            .ok_or_else(|| NetError::Refused(format!("{peer} is not pinned")))?;
+        let (ty, answer) = self
+            .endpoint
+            .request(&card, FrameType::Message, body, self.timeout)
+            .await?;
+        if ty != FrameType::MessageAck {
+            return Err(NetError::Protocol(format!(
+                "expected a MessageAck frame, got {ty:?}"
+            )));
+        }
+        Ok(answer)
     }
 
     /// Check the contact path to a pinned peer: send a random nonce and

@@ -41,6 +41,26 @@ pub struct Receiver {
     directory: Arc<PeerDirectory>,
     limits: OpenLimits,
     refusals: Arc<Mutex<HashMap<Option<NodeId>, Instant>>>,
+    messages: Option<Arc<dyn MessageHandler>>,
+}
+
+/// Answers `Message` frames: signed documents for higher layers (agreement
+/// proposals, countersignatures, declines, revocations).
+pub trait MessageHandler: Send + Sync + 'static {
+    /// Handle one message body from an authenticated, pinned `peer`
+    /// (blocking: may verify signatures and write the store). `Ok` is the
+    /// `MessageAck` body; `Err` becomes an `Error` frame with this code and
+    /// message.
+    fn handle_message(&self, peer: NodeId, body: &[u8]) -> Result<Vec<u8>, MessageRefusal>;
+}
+
+/// Why a message was refused: a stable code and a human-readable message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRefusal {
+    /// Stable code (e.g. `invalid_agreement`).
+    pub code: String,
+    /// What is wrong.
+    pub message: String,
 }
 
 impl Receiver {
@@ -57,7 +77,15 @@ impl Receiver {
             directory,
             limits,
             refusals: Arc::new(Mutex::new(HashMap::new())),
+            messages: None,
         }
+    }
+
+    /// Answer `Message` frames with `handler` (without one they are refused
+    /// as unsupported).
+    pub fn with_messages(mut self, handler: Arc<dyn MessageHandler>) -> Receiver {
+        self.messages = Some(handler);
+        self
     }
 
     /// Handle one delivery from `peer` (blocking: crypto and the store).
@@ -312,6 +340,21 @@ impl Handler for Receiver {
                 }
             }
             FrameType::Ping => self.ping(&body),
+            FrameType::Message if self.messages.is_some() => {
+                let Some(handler) = self.messages.clone() else {
+                    return error_frame("unsupported", "messages are not supported");
+                };
+                let answer =
+                    tokio::task::spawn_blocking(move || handler.handle_message(peer, &body)).await;
+                match answer {
+                    Ok(Ok(ack)) => (FrameType::MessageAck, ack),
+                    Ok(Err(refusal)) => error_frame(&refusal.code, &refusal.message),
+                    Err(e) => {
+                        tracing::error!(%peer, error = %e, "message task failed");
+                        error_frame("unavailable", "the receiving node failed; retry later")
+                    }
+                }
+            }
             other => error_frame(
                 "unsupported",
                 &format!("{other:?} requests are not supported by this node yet"),

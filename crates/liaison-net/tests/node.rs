@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use chrono::Utc;
 use liaison_core::envelope::{self, Draft};
+use liaison_core::identity::NodeId;
 use liaison_core::identity::{NodeKeys, SignedCard};
 use liaison_core::ledger::kinds;
 use liaison_core::manifest::sha256_hex;
 use liaison_core::{Kind, Tlp};
-use liaison_net::{DeliveryConfig, NetError, Node, NodeConfig};
+use liaison_net::{DeliveryConfig, MessageHandler, MessageRefusal, NetError, Node, NodeConfig};
 use liaison_store::{DeliveryState, Event, NewDelivery, NewShare, PeerRecord, SqliteStore, Store};
 use serde_json::json;
 
@@ -68,7 +69,12 @@ impl Org {
     }
 
     async fn start(&self) -> Node {
+        self.start_with(None).await
+    }
+
+    async fn start_with(&self, messages: Option<Arc<dyn MessageHandler>>) -> Node {
         let mut config = NodeConfig::new(self.addr);
+        config.messages = messages;
         config.delivery = DeliveryConfig {
             request_timeout: Duration::from_secs(5),
             backoff_base: Duration::from_millis(100),
@@ -170,6 +176,47 @@ async fn an_expired_bundle_gets_a_final_negative_receipt() {
         // Stays final: nothing more is sent.
         tokio::time::sleep(Duration::from_millis(700)).await;
         assert_eq!(b.store.rejections(10).unwrap().len(), 1);
+        na.shutdown().await;
+        nb.shutdown().await;
+    })
+    .await;
+}
+
+/// Acknowledges `hello` with the sender's id; refuses anything else.
+struct Echo;
+
+impl MessageHandler for Echo {
+    fn handle_message(&self, peer: NodeId, body: &[u8]) -> Result<Vec<u8>, MessageRefusal> {
+        if body == b"hello" {
+            Ok(format!("ack from {peer}").into_bytes())
+        } else {
+            Err(MessageRefusal {
+                code: "invalid_message".into(),
+                message: "only hello".into(),
+            })
+        }
+    }
+}
+
+#[tokio::test]
+async fn messages_reach_the_handler_and_refusals_come_back_as_errors() {
+    bounded(async {
+        let (a, b) = (Org::new("A"), Org::new("B"));
+        a.pin(&b);
+        b.pin(&a);
+        let na = a.start().await;
+        let nb = b.start_with(Some(Arc::new(Echo))).await;
+        let ack = na.send_message(&b.keys.node_id(), b"hello").await.unwrap();
+        assert_eq!(ack, format!("ack from {}", a.keys.node_id()).into_bytes());
+        match na.send_message(&b.keys.node_id(), b"other").await {
+            Err(NetError::Remote { code, .. }) => assert_eq!(code, "invalid_message"),
+            other => panic!("{other:?}"),
+        }
+        // A node without a handler refuses messages.
+        match nb.send_message(&a.keys.node_id(), b"hello").await {
+            Err(NetError::Remote { code, .. }) => assert_eq!(code, "unsupported"),
+            other => panic!("{other:?}"),
+        }
         na.shutdown().await;
         nb.shutdown().await;
     })
