@@ -68,12 +68,16 @@ pub struct Draft {
     pub community: Option<String>,
     /// Expiry.
     pub not_after: Option<DateTime<Utc>>,
-    /// Agreement in force.
-    pub agreement: Option<AgreementRef>,
+    /// The agreement in force with each recipient, by node id.
+    pub agreements: std::collections::BTreeMap<NodeId, AgreementRef>,
+    /// Named individuals (TLP:RED).
+    pub individuals: Vec<String>,
     /// Release approvals.
     pub approvals: Vec<Approval>,
     /// The bundle this one revises.
     pub supersedes: Option<Uuid>,
+    /// The original this bundle re-shares (see [`crate::forward`]).
+    pub forwarded_from: Option<crate::manifest::Forwarded>,
 }
 
 impl Draft {
@@ -85,9 +89,11 @@ impl Draft {
             recipients,
             community: None,
             not_after: None,
-            agreement: None,
+            agreements: Default::default(),
+            individuals: Vec::new(),
             approvals: Vec::new(),
             supersedes: None,
+            forwarded_from: None,
         }
     }
 }
@@ -195,7 +201,27 @@ impl SignedBundle {
     }
 }
 
-/// Validate `content`, build and sign the manifest.
+/// Validate `content` of `kind` for a bundle labelled `tlp`: the content
+/// must be valid, and no label inside it may be higher than `tlp`.
+pub fn check_content(
+    kind: Kind,
+    tlp: Tlp,
+    content: &[u8],
+) -> Result<content::ContentInfo, SealError> {
+    let info = content::validate(kind, content)?;
+    if let Some(inner) = info.max_tlp {
+        if inner > tlp {
+            return Err(SealError::TlpBelowContent {
+                bundle: tlp,
+                content: inner,
+                source_hint: info.max_tlp_source.unwrap_or_default(),
+            });
+        }
+    }
+    Ok(info)
+}
+
+/// Validate `content`, build and sign the manifest (with a fresh bundle id).
 pub fn sign(
     keys: &NodeKeys,
     sender_org: &str,
@@ -203,16 +229,19 @@ pub fn sign(
     content: &[u8],
     now: DateTime<Utc>,
 ) -> Result<SignedBundle, SealError> {
-    let info = content::validate(draft.kind, content)?;
-    if let Some(inner) = info.max_tlp {
-        if inner > draft.tlp {
-            return Err(SealError::TlpBelowContent {
-                bundle: draft.tlp,
-                content: inner,
-                source_hint: info.max_tlp_source.unwrap_or_default(),
-            });
-        }
-    }
+    sign_as(keys, sender_org, draft, content, now, Uuid::new_v4())
+}
+
+/// [`sign`] with a given bundle id (a share planned before it is sealed).
+pub fn sign_as(
+    keys: &NodeKeys,
+    sender_org: &str,
+    draft: &Draft,
+    content: &[u8],
+    now: DateTime<Utc>,
+    bundle_id: Uuid,
+) -> Result<SignedBundle, SealError> {
+    check_content(draft.kind, draft.tlp, content)?;
     if draft.recipients.is_empty() {
         return Err(SealError::NoRecipients);
     }
@@ -226,6 +255,7 @@ pub fn sign(
             org: card.org.clone(),
             node_id: card.node_id,
             age: card.age_recipient.clone(),
+            agreement: draft.agreements.get(&card.node_id).cloned(),
         });
     }
     recipients.sort_by_key(|r| r.node_id);
@@ -233,7 +263,7 @@ pub fn sign(
 
     let manifest = Manifest {
         v: MANIFEST_VERSION,
-        bundle_id: Uuid::new_v4(),
+        bundle_id,
         created: now,
         not_after: draft.not_after,
         kind: draft.kind,
@@ -244,11 +274,11 @@ pub fn sign(
         },
         recipients,
         community: draft.community.clone(),
-        agreement: draft.agreement.clone(),
+        individuals: draft.individuals.clone(),
         approvals: draft.approvals.clone(),
         content: ContentDigest::of(draft.kind, content),
         supersedes: draft.supersedes,
-        forwarded_from: None,
+        forwarded_from: draft.forwarded_from.clone(),
     };
     let manifest_bytes = manifest.to_bytes();
     let dsse = Envelope::sign(

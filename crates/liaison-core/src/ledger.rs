@@ -17,8 +17,13 @@ pub mod kinds {
     pub const PEER_REMOVED: &str = "peer.removed";
     /// A connection from an unpinned node was refused.
     pub const PEER_REFUSED: &str = "peer.refused";
-    /// A share was drafted, sealed and queued for delivery.
+    /// A share was sealed and queued for delivery; its body names the
+    /// agreement per recipient, the policy decision and what redaction
+    /// removed (rule names and counts, never values).
     pub const SHARE_RELEASED: &str = "share.released";
+    /// A received CLEAR/GREEN bundle was re-shared (a new bundle carrying
+    /// the originator's signed manifest), sealed and queued.
+    pub const SHARE_FORWARDED: &str = "share.forwarded";
     /// A share was refused before sealing.
     pub const SHARE_REFUSED: &str = "share.refused";
     /// A delivery attempt failed and will be retried.
@@ -41,8 +46,8 @@ pub mod kinds {
     pub const AGREEMENT_DECLINED: &str = "agreement.declined";
     /// An agreement was revoked (by either side).
     pub const AGREEMENT_REVOKED: &str = "agreement.revoked";
-    /// Content was redacted before sealing (rule names and counts only).
-    pub const SHARE_REDACTED: &str = "share.redacted";
+    /// A share passed policy but waits for release approvals (not sealed).
+    pub const SHARE_AWAITING_APPROVAL: &str = "share.awaiting_approval";
 }
 
 /// One ledger entry.

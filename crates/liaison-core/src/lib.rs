@@ -7,6 +7,11 @@
 //! | module | concept |
 //! | --- | --- |
 //! | [`tlp`] | TLP 2.0 labels and their order |
+//! | [`agreement`] | signed bilateral sharing agreements, their TOML form and notices |
+//! | [`policy`] | the pure policy function: may this bundle flow, now? |
+//! | [`redact`] | rule-driven redaction before sealing |
+//! | [`forward`] | re-sharing CLEAR/GREEN bundles with the originator's signature intact |
+//! | [`release`] | a share's plan: redaction by every recipient's rules, then policy |
 //! | [`identity`] | node keys, node ids, fingerprints, self-signed identity cards |
 //! | [`dsse`] | DSSE envelopes: the exact bytes Liaison signs |
 //! | [`manifest`] | the signed bundle manifest (DESIGN §4) |
@@ -19,13 +24,18 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod agreement;
 pub mod content;
 pub mod dsse;
 pub mod envelope;
+pub mod forward;
 pub mod identity;
 pub mod ledger;
 pub mod manifest;
+pub mod policy;
 pub mod receipt;
+pub mod redact;
+pub mod release;
 pub mod tlp;
 pub mod wire;
 

@@ -48,9 +48,9 @@ pub struct Manifest {
     /// Named community (TLP:CLEAR and TLP:GREEN only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub community: Option<String>,
-    /// The sharing agreement this release was made under.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agreement: Option<AgreementRef>,
+    /// Named individuals the bundle is for (TLP:RED goes to them only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub individuals: Vec<String>,
     /// Who approved the release.
     #[serde(default)]
     pub approvals: Vec<Approval>,
@@ -84,6 +84,9 @@ pub struct Recipient {
     pub node_id: NodeId,
     /// The age recipient the content was encrypted to.
     pub age: String,
+    /// The sharing agreement with this recipient the release is made under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<AgreementRef>,
 }
 
 /// A reference to the signed agreement in force.
@@ -151,6 +154,11 @@ impl Manifest {
         self.recipients
             .iter()
             .any(|r| r.node_id == *node && r.age == age_recipient)
+    }
+
+    /// The signed audience entry for `node`, if it is in the audience.
+    pub fn recipient(&self, node: &NodeId) -> Option<&Recipient> {
+        self.recipients.iter().find(|r| r.node_id == *node)
     }
 
     /// The exact bytes to sign.

@@ -91,6 +91,9 @@ pub enum RejectReason {
     PolicyDenied,
     /// The bundle's `not_after` has passed.
     Expired,
+    /// A re-shared bundle whose provenance does not verify or whose label
+    /// forbids re-sharing.
+    BadForward,
 }
 
 impl RejectReason {
@@ -110,6 +113,7 @@ impl RejectReason {
             RejectReason::InvalidContent => "invalid_content",
             RejectReason::PolicyDenied => "policy_denied",
             RejectReason::Expired => "expired",
+            RejectReason::BadForward => "bad_forward",
         }
     }
 }

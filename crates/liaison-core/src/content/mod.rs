@@ -32,16 +32,19 @@ pub enum Kind {
     Csaf,
     /// Free UTF-8 text.
     Note,
+    /// An excerpt of logs (UTF-8 text), kept apart from notes so that
+    /// agreements can allow one without the other.
+    Log,
 }
 
 /// A string that is not a content kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a content kind: expected one of stix, csaf, note")]
+#[error("`{0}` is not a content kind: expected one of stix, csaf, note, log")]
 pub struct ParseKindError(pub String);
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 3] = [Kind::Stix, Kind::Csaf, Kind::Note];
+    pub const ALL: [Kind; 4] = [Kind::Stix, Kind::Csaf, Kind::Note, Kind::Log];
 
     /// The media type written into manifests.
     pub fn media_type(self) -> &'static str {
@@ -49,6 +52,7 @@ impl Kind {
             Kind::Stix => "application/stix+json;version=2.1",
             Kind::Csaf => "application/csaf+json",
             Kind::Note => "text/plain; charset=utf-8",
+            Kind::Log => "text/x-log; charset=utf-8",
         }
     }
 
@@ -76,16 +80,21 @@ impl Kind {
                 None | Some("utf-8" | "utf8" | "us-ascii") => Some(Kind::Note),
                 Some(_) => None,
             },
+            "text/x-log" => match param("charset").map(String::as_str) {
+                None | Some("utf-8" | "utf8" | "us-ascii") => Some(Kind::Log),
+                Some(_) => None,
+            },
             _ => None,
         }
     }
 
-    /// The short name: `stix`, `csaf` or `note`.
+    /// The short name: `stix`, `csaf`, `note` or `log`.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Stix => "stix",
             Kind::Csaf => "csaf",
             Kind::Note => "note",
+            Kind::Log => "log",
         }
     }
 }
@@ -93,7 +102,7 @@ impl Kind {
 impl FromStr for Kind {
     type Err = ParseKindError;
 
-    /// `stix`, `csaf` or `note`, in any case.
+    /// `stix`, `csaf`, `note` or `log`, in any case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Kind::ALL
             .into_iter()
@@ -205,7 +214,7 @@ pub fn validate(kind: Kind, bytes: &[u8]) -> Result<ContentInfo, ContentError> {
     match kind {
         Kind::Stix => stix::validate(&parse_object(kind, bytes)?),
         Kind::Csaf => csaf::validate(&parse_object(kind, bytes)?),
-        Kind::Note => validate_note(bytes),
+        Kind::Note | Kind::Log => validate_text(kind, bytes),
     }
 }
 
@@ -226,12 +235,12 @@ pub fn detect(bytes: &[u8]) -> Option<Kind> {
     std::str::from_utf8(bytes).ok().map(|_| Kind::Note)
 }
 
-fn validate_note(bytes: &[u8]) -> Result<ContentInfo, ContentError> {
+fn validate_text(kind: Kind, bytes: &[u8]) -> Result<ContentInfo, ContentError> {
     std::str::from_utf8(bytes).map_err(|e| ContentError::NotUtf8 {
         offset: e.valid_up_to(),
     })?;
     Ok(ContentInfo {
-        kind: Kind::Note,
+        kind,
         max_tlp: None,
         max_tlp_source: None,
         objects: 0,
@@ -288,4 +297,120 @@ fn parse_rfc3339(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// The STIX types a bundle carries: what sharing agreements allow or refuse.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inventory {
+    /// Object `type` → how many objects of it.
+    pub object_types: std::collections::BTreeMap<String, usize>,
+    /// Observable types compared in indicator patterns (e.g. `email-addr`
+    /// in `[email-addr:value = '…']`) → how many indicators compare them.
+    pub pattern_types: std::collections::BTreeMap<String, usize>,
+}
+
+/// The inventory of `bytes` of `kind`: empty for anything but STIX. Content
+/// that does not parse gives an empty inventory; [`validate`] reports why.
+pub fn inventory(kind: Kind, bytes: &[u8]) -> Inventory {
+    let mut inv = Inventory::default();
+    if kind != Kind::Stix {
+        return inv;
+    }
+    let Ok(Value::Object(top)) = serde_json::from_slice::<Value>(bytes) else {
+        return inv;
+    };
+    for obj in top
+        .get("objects")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(ty) = obj.get("type").and_then(Value::as_str) else {
+            continue;
+        };
+        *inv.object_types.entry(ty.to_string()).or_default() += 1;
+        // observed-data's deprecated (still valid) `objects` dictionary
+        // embeds observables: they count as objects of their type.
+        if let Some(embedded) = obj.get("objects").and_then(Value::as_object) {
+            for o in embedded.values() {
+                if let Some(t) = o.get("type").and_then(Value::as_str) {
+                    *inv.object_types.entry(t.to_string()).or_default() += 1;
+                }
+            }
+        }
+        if let Some(pattern) = obj.get("pattern").and_then(Value::as_str) {
+            for t in pattern_object_types(pattern) {
+                *inv.pattern_types.entry(t).or_default() += 1;
+            }
+        }
+    }
+    inv
+}
+
+/// The distinct object types named by object paths (`type:property`) in a
+/// STIX pattern, skipping quoted literals and comments (`/* … */`, `// …`)
+/// as the STIX 2.1 pattern grammar does, and allowing whitespace around
+/// the `:`.
+pub fn pattern_object_types(pattern: &str) -> std::collections::BTreeSet<String> {
+    let mut types = std::collections::BTreeSet::new();
+    // The identifier just read; kept across whitespace, because the grammar
+    // skips whitespace between an object type and its `:`.
+    let mut word = String::new();
+    let mut after_space = false;
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                // A string literal: skip to its closing quote (`\'` escapes).
+                word.clear();
+                while let Some(q) = chars.next() {
+                    match q {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '\'' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut prev = '\0';
+                for q in chars.by_ref() {
+                    if prev == '*' && q == '/' {
+                        break;
+                    }
+                    prev = q;
+                }
+                after_space = true;
+            }
+            '/' if chars.peek() == Some(&'/') => {
+                for q in chars.by_ref() {
+                    if q == '\n' {
+                        break;
+                    }
+                }
+                after_space = true;
+            }
+            ':' => {
+                if !word.is_empty() {
+                    types.insert(std::mem::take(&mut word));
+                }
+                after_space = false;
+            }
+            c if c.is_ascii_alphanumeric() || c == '-' || c == '_' => {
+                if after_space {
+                    word.clear();
+                    after_space = false;
+                }
+                word.push(c);
+            }
+            c if c.is_whitespace() => after_space = true,
+            _ => {
+                word.clear();
+                after_space = false;
+            }
+        }
+    }
+    types
 }
