@@ -49,9 +49,10 @@ mod store;
 pub use error::StoreError;
 pub use model::{
     AgreementRecord, AgreementState, DeliveryRecord, DeliveryState, DueDelivery, Event,
-    InboxRecord, LedgerRow, NewDelivery, NewInbound, NewRejection, NewShare,
-    ParseAgreementStateError, ParseDeliveryStateError, ParseRoleError, PeerRecord, RejectionRecord,
-    Role, ShareRecord, StoredReceipt, User,
+    InboxRecord, LedgerRow, MessageRecord, MessageState, NewDelivery, NewInbound, NewMessage,
+    NewRejection, NewShare, ParseAgreementStateError, ParseDeliveryStateError, ParseRoleError,
+    ParseShareStateError, PeerRecord, RejectionRecord, Role, ShareRecord, ShareState,
+    StoredReceipt, User,
 };
 pub use sqlite::SqliteStore;
 pub use store::{Result, Store};

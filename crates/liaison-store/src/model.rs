@@ -146,8 +146,58 @@ pub struct NewShare {
     pub manifest_sha256: String,
     /// The DSSE envelope over the manifest (JSON).
     pub dsse: Vec<u8>,
-    /// One delivery per recipient.
+    /// One delivery per recipient (none while waiting for approval).
     pub deliveries: Vec<NewDelivery>,
+    /// Released, or waiting for approval (then not sealed: `manifest`,
+    /// `manifest_sha256` and `dsse` are empty).
+    pub state: ShareState,
+    /// Distinct approvals the agreements require (0: none).
+    pub approvals_required: u32,
+    /// The release plan (policy decision and redaction, per recipient) as
+    /// JSON; never the removed values.
+    pub policy: Option<serde_json::Value>,
+}
+
+/// Where a share stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShareState {
+    /// Sealed and queued (or delivered).
+    Released,
+    /// Waiting for release approvals; not sealed yet.
+    AwaitingApproval,
+}
+
+impl ShareState {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShareState::Released => "released",
+            ShareState::AwaitingApproval => "awaiting_approval",
+        }
+    }
+}
+
+impl fmt::Display for ShareState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is not a share state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a share state: expected released or awaiting_approval")]
+pub struct ParseShareStateError(pub String);
+
+impl FromStr for ShareState {
+    type Err = ParseShareStateError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [ShareState::Released, ShareState::AwaitingApproval]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| ParseShareStateError(s.to_string()))
+    }
 }
 
 /// One recipient's encrypted envelope, queued for delivery.
@@ -268,6 +318,12 @@ pub struct ShareRecord {
     pub manifest_sha256: String,
     /// Content size in bytes.
     pub size: u64,
+    /// Released or waiting for approval.
+    pub state: ShareState,
+    /// Distinct approvals required (0: none).
+    pub approvals_required: u32,
+    /// The release plan as JSON, when the share was planned under policy.
+    pub policy: Option<serde_json::Value>,
     /// One delivery per recipient, in queue order.
     pub deliveries: Vec<DeliveryRecord>,
 }
@@ -375,69 +431,7 @@ pub struct RejectionRecord {
     pub receipt_json: Vec<u8>,
 }
 
-/// Where one version of a sharing agreement stands on this node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AgreementState {
-    /// This node proposed (signed) it; waiting for the peer's countersignature.
-    ProposedByUs,
-    /// The peer proposed it; waiting for a local decision.
-    ProposedByPeer,
-    /// Signed by both parties (the validity window still applies).
-    InForce,
-    /// Refused by the party asked to countersign.
-    Declined,
-    /// Withdrawn by either party after it was in force.
-    Revoked,
-    /// Replaced by a newer version in force.
-    Superseded,
-}
-
-/// A string that is not an agreement state.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not an agreement state: expected one of proposed_by_us, proposed_by_peer, in_force, declined, revoked, superseded")]
-pub struct ParseAgreementStateError(pub String);
-
-impl AgreementState {
-    /// Every state.
-    pub const ALL: [AgreementState; 6] = [
-        AgreementState::ProposedByUs,
-        AgreementState::ProposedByPeer,
-        AgreementState::InForce,
-        AgreementState::Declined,
-        AgreementState::Revoked,
-        AgreementState::Superseded,
-    ];
-
-    /// The snake_case name, e.g. `in_force`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgreementState::ProposedByUs => "proposed_by_us",
-            AgreementState::ProposedByPeer => "proposed_by_peer",
-            AgreementState::InForce => "in_force",
-            AgreementState::Declined => "declined",
-            AgreementState::Revoked => "revoked",
-            AgreementState::Superseded => "superseded",
-        }
-    }
-}
-
-impl fmt::Display for AgreementState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for AgreementState {
-    type Err = ParseAgreementStateError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        AgreementState::ALL
-            .into_iter()
-            .find(|a| a.as_str() == s)
-            .ok_or_else(|| ParseAgreementStateError(s.to_string()))
-    }
-}
+pub use liaison_core::agreement::{AgreementState, ParseAgreementStateError};
 
 /// One version of a sharing agreement, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -466,6 +460,31 @@ pub struct AgreementRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+impl AgreementRecord {
+    /// The record of a verified signed agreement with `peer`, in `state`.
+    pub fn of(
+        signed: &liaison_core::agreement::SignedAgreement,
+        peer: NodeId,
+        state: AgreementState,
+        notice: Option<Vec<u8>>,
+    ) -> AgreementRecord {
+        let now = Utc::now();
+        AgreementRecord {
+            id: signed.agreement.id,
+            version: signed.agreement.version,
+            peer,
+            state,
+            document: signed.to_json(),
+            sha256: signed.sha256(),
+            valid_from: signed.agreement.valid_from,
+            valid_until: signed.agreement.valid_until,
+            notice,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,4 +509,82 @@ mod tests {
         }
         assert!("done".parse::<DeliveryState>().is_err());
     }
+}
+
+/// A signed message to a peer, to store and forward.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// The recipient.
+    pub peer: NodeId,
+    /// What it is, e.g. `agreement.proposal`.
+    pub kind: String,
+    /// The signed body (DSSE JSON).
+    pub body: Vec<u8>,
+    /// The agreement it concerns, if any.
+    pub agreement: Option<(Uuid, u32)>,
+}
+
+/// Where an outgoing message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageState {
+    /// Not yet acknowledged by the peer; retried.
+    Pending,
+    /// The peer acknowledged it.
+    Sent,
+    /// The peer refused it (final).
+    Failed,
+}
+
+impl MessageState {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageState::Pending => "pending",
+            MessageState::Sent => "sent",
+            MessageState::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for MessageState {
+    type Err = ParseDeliveryStateError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            MessageState::Pending,
+            MessageState::Sent,
+            MessageState::Failed,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+        .ok_or_else(|| ParseDeliveryStateError(s.to_string()))
+    }
+}
+
+/// An outgoing message, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRecord {
+    /// Row id.
+    pub id: i64,
+    /// The recipient.
+    pub peer: NodeId,
+    /// What it is.
+    pub kind: String,
+    /// The signed body.
+    pub body: Vec<u8>,
+    /// The agreement it concerns.
+    pub agreement: Option<(Uuid, u32)>,
+    /// Where it stands.
+    pub state: MessageState,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// When the worker tries next (while pending).
+    pub next_attempt_at: DateTime<Utc>,
+    /// The last failure or the peer's refusal.
+    pub last_error: Option<String>,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
+    /// When the peer acknowledged or refused it.
+    pub completed_at: Option<DateTime<Utc>>,
 }

@@ -6,8 +6,9 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::model::{
-    AgreementRecord, DueDelivery, Event, InboxRecord, LedgerRow, NewInbound, NewRejection,
-    NewShare, PeerRecord, RejectionRecord, Role, ShareRecord, StoredReceipt, User,
+    AgreementRecord, DueDelivery, Event, InboxRecord, LedgerRow, MessageRecord, NewInbound,
+    NewMessage, NewRejection, NewShare, PeerRecord, RejectionRecord, Role, ShareRecord,
+    StoredReceipt, User,
 };
 
 /// The store's result type.
@@ -140,6 +141,10 @@ pub trait Store: Send + Sync {
     /// The exact signed manifest bytes of an inbox bundle.
     fn inbox_manifest(&self, bundle_id: Uuid) -> Result<Option<Vec<u8>>>;
 
+    /// The exact signed manifest bytes and the DSSE envelope (JSON) of an
+    /// inbox bundle, as received (what a re-share carries).
+    fn inbox_signed(&self, bundle_id: Uuid) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
+
     /// How many bundles the inbox holds.
     fn inbox_len(&self) -> Result<u64>;
 
@@ -147,10 +152,33 @@ pub trait Store: Send + Sync {
     fn receipts_count(&self) -> Result<u64>;
 
     /// Store one version of an agreement (insert, or update its state,
-    /// document and notice) with `event`, in one transaction. A version
+    /// document and notice) with `event` and, if given, a signed `message`
+    /// to the peer queued for delivery, in one transaction. A version
     /// stored as in force supersedes older versions of the same agreement.
     /// `created_at`/`updated_at` in `record` are ignored (the store sets them).
-    fn save_agreement(&self, record: &AgreementRecord, event: &Event) -> Result<()>;
+    fn save_agreement(
+        &self,
+        record: &AgreementRecord,
+        event: &Event,
+        message: Option<&NewMessage>,
+    ) -> Result<()>;
+
+    /// Up to `limit` pending messages due at `now`, oldest first.
+    fn due_messages(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<MessageRecord>>;
+
+    /// When the earliest pending message is due, if any is pending.
+    fn next_message_due_at(&self) -> Result<Option<DateTime<Utc>>>;
+
+    /// Record a failed attempt to send a message (no ledger entry: the
+    /// change it announces is ledgered already).
+    fn message_retry(&self, id: i64, error: &str, next_attempt_at: DateTime<Utc>) -> Result<()>;
+
+    /// Complete a pending message: acknowledged by the peer (`refusal`
+    /// None) or refused by it (final). A completed message is left alone.
+    fn message_completed(&self, id: i64, refusal: Option<&str>) -> Result<()>;
+
+    /// Every message about agreement `id` (all versions), oldest first.
+    fn agreement_messages(&self, id: Uuid) -> Result<Vec<MessageRecord>>;
 
     /// One version of an agreement.
     fn agreement(&self, id: Uuid, version: u32) -> Result<Option<AgreementRecord>>;
@@ -160,6 +188,11 @@ pub trait Store: Send + Sync {
 
     /// Up to `limit` agreement versions, most recently changed first.
     fn agreements(&self, limit: u32) -> Result<Vec<AgreementRecord>>;
+
+    /// The agreement governing exchanges with `peer`: the most recently
+    /// changed version in force, else the most recently changed version in
+    /// any state (so policy can say "revoked" rather than "none").
+    fn agreement_standing(&self, peer: &NodeId) -> Result<Option<AgreementRecord>>;
 
     /// Every version of every agreement with `peer`, newest version first.
     fn agreements_with(&self, peer: &NodeId) -> Result<Vec<AgreementRecord>>;

@@ -10,7 +10,8 @@ use liaison_core::ledger::{kinds, leaf_hash, Entry};
 use liaison_core::{Kind, Tlp};
 use liaison_store::{
     token_hash, AgreementRecord, AgreementState, DeliveryState, Event, NewDelivery, NewInbound,
-    NewRejection, NewShare, PeerRecord, Role, SqliteStore, Store, StoreError, StoredReceipt,
+    NewRejection, NewShare, PeerRecord, Role, ShareState, SqliteStore, Store, StoreError,
+    StoredReceipt,
 };
 use serde_json::json;
 use tempfile::TempDir;
@@ -70,6 +71,9 @@ fn new_share(peers: &[NodeId]) -> NewShare {
                 envelope_sha256: "cd".repeat(32),
             })
             .collect(),
+        state: ShareState::Released,
+        approvals_required: 0,
+        policy: None,
     }
 }
 
@@ -446,10 +450,18 @@ fn agreements_are_versioned_and_a_version_in_force_supersedes() {
     let before = store.ledger_len().unwrap();
 
     store
-        .save_agreement(&agreement(id, 1, peer, AgreementState::ProposedByUs), &ev())
+        .save_agreement(
+            &agreement(id, 1, peer, AgreementState::ProposedByUs),
+            &ev(),
+            None,
+        )
         .unwrap();
     store
-        .save_agreement(&agreement(id, 1, peer, AgreementState::InForce), &ev())
+        .save_agreement(
+            &agreement(id, 1, peer, AgreementState::InForce),
+            &ev(),
+            None,
+        )
         .unwrap();
     assert_eq!(
         store.ledger_len().unwrap(),
@@ -470,6 +482,7 @@ fn agreements_are_versioned_and_a_version_in_force_supersedes() {
         .save_agreement(
             &agreement(id, 2, peer, AgreementState::ProposedByPeer),
             &ev(),
+            None,
         )
         .unwrap();
     assert_eq!(
@@ -477,7 +490,11 @@ fn agreements_are_versioned_and_a_version_in_force_supersedes() {
         AgreementState::InForce
     );
     store
-        .save_agreement(&agreement(id, 2, peer, AgreementState::InForce), &ev())
+        .save_agreement(
+            &agreement(id, 2, peer, AgreementState::InForce),
+            &ev(),
+            None,
+        )
         .unwrap();
     assert_eq!(
         store.agreement(id, 1).unwrap().unwrap().state,
@@ -496,7 +513,7 @@ fn agreements_are_versioned_and_a_version_in_force_supersedes() {
     // A revocation keeps its signed notice.
     let mut revoked = agreement(id, 2, peer, AgreementState::Revoked);
     revoked.notice = Some(b"signed revocation".to_vec());
-    store.save_agreement(&revoked, &ev()).unwrap();
+    store.save_agreement(&revoked, &ev(), None).unwrap();
     let back = store.agreement(id, 2).unwrap().unwrap();
     assert_eq!(back.state, AgreementState::Revoked);
     assert_eq!(back.notice.as_deref(), Some(&b"signed revocation"[..]));
@@ -706,26 +723,40 @@ fn data_survives_reopening_the_file() {
     let version: u32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
 
 #[test]
 fn a_version_1_database_is_migrated_and_keeps_its_data() {
     let (_dir, path, store) = open();
-    store.add_peer(&peer("bolt"), "admin").unwrap();
+    let bolt = peer("bolt");
+    store.add_peer(&bolt, "admin").unwrap();
+    let share = new_share(&[bolt.node_id]);
+    store.create_share(&share, &released(&share)).unwrap();
     drop(store);
-    // What the first release left on disk: schema 1, no agreements table.
+    // What the first release left on disk: schema 1, without agreements,
+    // share states, policy or the message outbox.
     let conn = raw(&path);
-    conn.execute_batch("DROP TABLE agreements; PRAGMA user_version = 1;")
-        .unwrap();
+    conn.execute_batch(
+        "DROP TABLE agreements; DROP TABLE messages_out;
+         ALTER TABLE shares DROP COLUMN policy;
+         ALTER TABLE shares DROP COLUMN approvals_required;
+         ALTER TABLE shares DROP COLUMN state;
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
     drop(conn);
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.peers().unwrap().len(), 1);
     assert!(store.agreements(10).unwrap().is_empty());
+    let back = store.share(share.id).unwrap().unwrap();
+    assert_eq!(back.state, ShareState::Released, "old shares were released");
+    assert_eq!(back.approvals_required, 0);
+    assert_eq!(back.deliveries.len(), 1);
     let version: u32 = raw(&path)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
 
 #[cfg(unix)]

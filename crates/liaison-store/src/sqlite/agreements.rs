@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::codec::{all, first, int, now, parse, parse_ts, ts};
 use super::ledger;
-use crate::model::{AgreementRecord, AgreementState, Event};
+use crate::model::{AgreementRecord, AgreementState, Event, NewMessage};
 use crate::store::Result;
 
 const SELECT: &str = "SELECT id, version, peer, state, document, sha256, valid_from, valid_until,
@@ -15,7 +15,12 @@ const SELECT: &str = "SELECT id, version, peer, state, document, sha256, valid_f
 /// Insert or update one version, with its ledger entry. A version coming
 /// into force supersedes the older versions of the same agreement that were
 /// in force or still being negotiated.
-pub(crate) fn save(conn: &Connection, rec: &AgreementRecord, event: &Event) -> Result<()> {
+pub(crate) fn save(
+    conn: &Connection,
+    rec: &AgreementRecord,
+    event: &Event,
+    message: Option<&NewMessage>,
+) -> Result<()> {
     let at = ts(now());
     conn.prepare_cached(
         "INSERT INTO agreements (id, version, peer, state, document, sha256, valid_from,
@@ -44,6 +49,9 @@ pub(crate) fn save(conn: &Connection, rec: &AgreementRecord, event: &Event) -> R
                AND state IN ('in_force', 'proposed_by_us', 'proposed_by_peer')",
         )?
         .execute(params![rec.id.to_string(), rec.version, at])?;
+    }
+    if let Some(m) = message {
+        super::messages::queue(conn, m)?;
     }
     ledger::append(conn, event)?;
     Ok(())
@@ -103,4 +111,18 @@ fn row(r: &Row<'_>) -> Result<AgreementRecord> {
         created_at: parse_ts("agreement created_at", &r.get::<_, String>("created_at")?)?,
         updated_at: parse_ts("agreement updated_at", &r.get::<_, String>("updated_at")?)?,
     })
+}
+
+/// The agreement that governs exchanges with `peer`: the most recently
+/// changed one in force, else the most recently changed in any state.
+pub(crate) fn standing(conn: &Connection, peer: &str) -> Result<Option<AgreementRecord>> {
+    first(
+        conn,
+        &format!(
+            "{SELECT} WHERE peer = ?1
+             ORDER BY (state = 'in_force') DESC, updated_at DESC, version DESC LIMIT 1"
+        ),
+        params![peer],
+        row,
+    )
 }

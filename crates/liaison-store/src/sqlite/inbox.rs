@@ -130,6 +130,16 @@ pub(crate) fn manifest(conn: &Connection, bundle_id: Uuid) -> Result<Option<Vec<
     )
 }
 
+/// The signed manifest bytes and DSSE envelope of an inbox bundle.
+pub(crate) fn signed(conn: &Connection, bundle_id: Uuid) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    first(
+        conn,
+        "SELECT manifest, dsse FROM inbox WHERE bundle_id = ?1",
+        [bundle_id.to_string()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
 /// How many bundles the inbox holds.
 pub(crate) fn len(conn: &Connection) -> Result<u64> {
     count(conn, "SELECT COUNT(*) FROM inbox", [])

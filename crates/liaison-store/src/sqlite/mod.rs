@@ -4,6 +4,7 @@ mod agreements;
 mod codec;
 mod inbox;
 mod ledger;
+mod messages;
 mod outbox;
 mod peers;
 mod schema;
@@ -18,8 +19,9 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use uuid::Uuid;
 
 use crate::model::{
-    AgreementRecord, DueDelivery, Event, InboxRecord, LedgerRow, NewInbound, NewRejection,
-    NewShare, PeerRecord, RejectionRecord, Role, ShareRecord, StoredReceipt, User,
+    AgreementRecord, DueDelivery, Event, InboxRecord, LedgerRow, MessageRecord, NewInbound,
+    NewMessage, NewRejection, NewShare, PeerRecord, RejectionRecord, Role, ShareRecord,
+    StoredReceipt, User,
 };
 use crate::store::{Result, Store};
 
@@ -177,8 +179,33 @@ impl Store for SqliteStore {
         self.write(|tx| outbox::retry(tx, id, error, next_attempt_at, event))
     }
 
-    fn save_agreement(&self, record: &AgreementRecord, event: &Event) -> Result<()> {
-        self.write(|tx| agreements::save(tx, record, event))
+    fn save_agreement(
+        &self,
+        record: &AgreementRecord,
+        event: &Event,
+        message: Option<&NewMessage>,
+    ) -> Result<()> {
+        self.write(|tx| agreements::save(tx, record, event, message))
+    }
+
+    fn due_messages(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<MessageRecord>> {
+        self.read(|c| messages::due(c, now, limit))
+    }
+
+    fn next_message_due_at(&self) -> Result<Option<DateTime<Utc>>> {
+        self.read(messages::next_due_at)
+    }
+
+    fn message_retry(&self, id: i64, error: &str, next_attempt_at: DateTime<Utc>) -> Result<()> {
+        self.write(|tx| messages::retry(tx, id, error, next_attempt_at))
+    }
+
+    fn message_completed(&self, id: i64, refusal: Option<&str>) -> Result<()> {
+        self.write(|tx| messages::complete(tx, id, refusal))
+    }
+
+    fn agreement_messages(&self, id: Uuid) -> Result<Vec<MessageRecord>> {
+        self.read(|c| messages::for_agreement(c, id))
     }
 
     fn agreement(&self, id: Uuid, version: u32) -> Result<Option<AgreementRecord>> {
@@ -191,6 +218,10 @@ impl Store for SqliteStore {
 
     fn agreements(&self, limit: u32) -> Result<Vec<AgreementRecord>> {
         self.read(|c| agreements::list(c, limit))
+    }
+
+    fn agreement_standing(&self, peer: &NodeId) -> Result<Option<AgreementRecord>> {
+        self.read(|c| agreements::standing(c, &peer.to_string()))
     }
 
     fn agreements_with(&self, peer: &NodeId) -> Result<Vec<AgreementRecord>> {
@@ -236,6 +267,10 @@ impl Store for SqliteStore {
 
     fn inbox_manifest(&self, bundle_id: Uuid) -> Result<Option<Vec<u8>>> {
         self.read(|c| inbox::manifest(c, bundle_id))
+    }
+
+    fn inbox_signed(&self, bundle_id: Uuid) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        self.read(|c| inbox::signed(c, bundle_id))
     }
 
     fn inbox_len(&self) -> Result<u64> {

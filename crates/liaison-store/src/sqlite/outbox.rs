@@ -15,8 +15,8 @@ use crate::model::{
 };
 use crate::store::Result;
 
-const SELECT_SHARE: &str =
-    "SELECT id, created_at, created_by, tlp, kind, manifest_sha256, size FROM shares";
+const SELECT_SHARE: &str = "SELECT id, created_at, created_by, tlp, kind, manifest_sha256, size,
+                                   state, approvals_required, policy FROM shares";
 
 const SELECT_DELIVERY: &str = "
     SELECT o.id, o.share_id, o.peer, p.name AS peer_name, o.state, o.attempts,
@@ -32,8 +32,8 @@ pub(crate) fn create(conn: &Connection, share: &NewShare, event: &Event) -> Resu
     let id = share.id.to_string();
     conn.prepare_cached(
         "INSERT INTO shares (id, created_at, created_by, tlp, kind, content, size, manifest,
-                             manifest_sha256, dsse)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                             manifest_sha256, dsse, state, approvals_required, policy)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         id,
@@ -46,6 +46,9 @@ pub(crate) fn create(conn: &Connection, share: &NewShare, event: &Event) -> Resu
         share.manifest,
         share.manifest_sha256,
         share.dsse,
+        share.state.as_str(),
+        share.approvals_required,
+        share.policy.as_ref().map(|p| p.to_string()),
     ])
     .map_err(|e| conflict_as(e, || format!("share {id} already exists")))?;
     let mut insert = conn.prepare_cached(
@@ -224,6 +227,15 @@ fn share_row(r: &Row<'_>) -> Result<ShareRecord> {
         kind: parse("share kind", &r.get::<_, String>("kind")?)?,
         manifest_sha256: r.get("manifest_sha256")?,
         size: int("share size", r.get("size")?)?,
+        state: parse("share state", &r.get::<_, String>("state")?)?,
+        approvals_required: int("share approvals_required", r.get("approvals_required")?)?,
+        policy: match r.get::<_, Option<String>>("policy")? {
+            Some(text) => Some(
+                serde_json::from_str(&text)
+                    .map_err(|_| StoreError::Corrupt("stored share policy is not JSON".into()))?,
+            ),
+            None => None,
+        },
         deliveries: Vec::new(),
     })
 }

@@ -12,6 +12,10 @@ use crate::store::Result;
 const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("../../migrations/0001_init.sql")),
     (2, include_str!("../../migrations/0002_agreements.sql")),
+    (
+        3,
+        include_str!("../../migrations/0003_policy_and_messages.sql"),
+    ),
 ];
 
 /// How long a writer waits for another connection's lock before failing.
