@@ -72,7 +72,7 @@ pub fn backoff_delay(failures: u32, base: Duration, max: Duration, jitter: f64) 
 
 /// A uniform value in `[0, 1)` from the system random source (0.5 if it
 /// fails: jitter is a courtesy, not a security property).
-fn random_unit() -> f64 {
+pub(crate) fn random_unit() -> f64 {
     let mut b = [0u8; 4];
     match getrandom::getrandom(&mut b) {
         Ok(()) => f64::from(u32::from_le_bytes(b)) / (f64::from(u32::MAX) + 1.0),

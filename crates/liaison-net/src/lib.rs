@@ -10,18 +10,23 @@
 //! | [`directory`] | the pinned peers: live pin set and verified cards |
 //! | [`receiver`] | answering deliveries (open, decide, store, sign a receipt) and pings |
 //! | [`delivery`] | the delivery worker: outbox, retries with backoff, receipts |
+//! | [`agreements`] | the peer side of agreement negotiation (proposals, countersignatures, notices) |
+//! | `messages` | the message worker: signed messages to peers, store and forward |
 //! | [`node`] | endpoint + receiver + worker over one store |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod agreements;
 pub mod delivery;
 pub mod directory;
+mod messages;
 pub mod node;
 pub mod receiver;
 pub mod tls;
 pub mod transport;
 
+pub use agreements::AgreementDesk;
 pub use delivery::{DeliveryConfig, DeliveryWorker};
 pub use directory::PeerDirectory;
 pub use node::{Node, NodeConfig};

@@ -13,8 +13,10 @@ use liaison_store::Store;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+use crate::agreements::AgreementDesk;
 use crate::delivery::{DeliveryConfig, DeliveryWorker};
 use crate::directory::PeerDirectory;
+use crate::messages::MessageWorker;
 use crate::receiver::{MessageHandler, Receiver};
 use crate::transport::{Endpoint, NetError};
 
@@ -29,7 +31,8 @@ pub struct NodeConfig {
     pub open: OpenLimits,
     /// Delivery worker settings.
     pub delivery: DeliveryConfig,
-    /// What answers `Message` frames (agreements); none refuses them.
+    /// What answers `Message` frames; by default an [`AgreementDesk`]
+    /// over the node's store.
     pub messages: Option<Arc<dyn MessageHandler>>,
 }
 
@@ -52,8 +55,10 @@ pub struct Node {
     endpoint: Endpoint<Receiver>,
     directory: Arc<PeerDirectory>,
     wake: Arc<Notify>,
+    wake_messages: Arc<Notify>,
     stop: watch::Sender<bool>,
     worker: std::sync::Mutex<Option<JoinHandle<()>>>,
+    message_worker: std::sync::Mutex<Option<JoinHandle<()>>>,
     timeout: std::time::Duration,
 }
 
@@ -77,11 +82,11 @@ impl Node {
         for (peer, why) in directory.reload(&peers) {
             tracing::error!(%peer, %why, "pinned peer ignored: its stored card is not valid");
         }
-        let mut receiver =
-            Receiver::new(store.clone(), keys.clone(), directory.clone(), config.open);
-        if let Some(handler) = config.messages.clone() {
-            receiver = receiver.with_messages(handler);
-        }
+        let handler = config.messages.clone().unwrap_or_else(|| {
+            Arc::new(AgreementDesk::new(store.clone(), keys.node_id())) as Arc<dyn MessageHandler>
+        });
+        let receiver = Receiver::new(store.clone(), keys.clone(), directory.clone(), config.open)
+            .with_messages(handler);
         let endpoint = Endpoint::bind(
             config.listen,
             &keys,
@@ -92,6 +97,15 @@ impl Node {
         let wake = Arc::new(Notify::new());
         let (stop, stopped) = watch::channel(false);
         let timeout = config.delivery.request_timeout;
+        let wake_messages = Arc::new(Notify::new());
+        let messages = MessageWorker {
+            store: store.clone(),
+            endpoint: endpoint.clone(),
+            directory: directory.clone(),
+            wake: wake_messages.clone(),
+            config: config.delivery.clone(),
+        };
+        let message_worker = tokio::spawn(messages.run(stopped.clone()));
         let worker = DeliveryWorker::new(
             store.clone(),
             endpoint.clone(),
@@ -105,8 +119,10 @@ impl Node {
             endpoint,
             directory,
             wake,
+            wake_messages,
             stop,
             worker: std::sync::Mutex::new(Some(worker)),
+            message_worker: std::sync::Mutex::new(Some(message_worker)),
             timeout,
         })
     }
@@ -126,6 +142,11 @@ impl Node {
         self.wake.notify_one();
     }
 
+    /// Wake the message worker (a signed message was queued).
+    pub fn wake_messages(&self) {
+        self.wake_messages.notify_one();
+    }
+
     /// Re-read the pinned peers from the store (blocking; call from a
     /// blocking thread). With `removed`, also close that peer's connections,
     /// so it cannot go on using one opened while it was pinned.
@@ -142,6 +163,7 @@ impl Node {
         }
         // Deliveries to a re-pinned peer may be waiting: look again.
         self.wake();
+        self.wake_messages();
         Ok(())
     }
 
@@ -211,6 +233,17 @@ impl Node {
         let Some(worker) = worker else { return };
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "delivery worker failed");
+        }
+        let messages = self
+            .message_worker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(Err(e)) = match messages {
+            Some(m) => Some(m.await),
+            None => None,
+        } {
+            tracing::error!(error = %e, "message worker failed");
         }
         self.endpoint.shutdown().await;
     }

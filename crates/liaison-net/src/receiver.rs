@@ -13,11 +13,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use liaison_core::agreement::SignedAgreement;
 use liaison_core::content;
 use liaison_core::envelope::{self, OpenLimits, Opened};
+use liaison_core::forward;
 use liaison_core::identity::{NodeId, NodeKeys};
 use liaison_core::ledger::kinds;
 use liaison_core::manifest::sha256_hex;
+use liaison_core::policy::{self, Direction, ShareFacts, Standing};
 use liaison_core::receipt::{Outcome, Receipt, RejectReason, SignedReceipt};
 use liaison_core::wire::{self, FrameType, Ping, Pong, WireErrorBody};
 use liaison_store::{Event, NewInbound, NewRejection, Store, StoreError};
@@ -110,6 +113,9 @@ impl Receiver {
                     tracing::debug!(bundle = %m.bundle_id, %peer, "redelivery: original receipt returned");
                     return Ok(original);
                 }
+                if let Some(refusal) = self.policy(peer, &opened, &content)? {
+                    return self.refuse(peer, refusal, envelope_sha256, now);
+                }
                 let manifest_sha256 = opened.manifest_sha256();
                 let receipt = SignedReceipt::sign(
                     &self.keys,
@@ -156,55 +162,142 @@ impl Receiver {
                 tracing::info!(bundle = %m.bundle_id, %peer, tlp = %m.tlp, "bundle accepted");
                 Ok(stored)
             }
-            Err(refusal) => {
-                let (bundle_id, manifest_sha256) = match refusal.opened.clone() {
-                    Some((id, sha)) => (Some(id), Some(sha)),
-                    None => (None, None),
-                };
-                let receipt = SignedReceipt::sign(
-                    &self.keys,
-                    Receipt {
-                        v: 1,
-                        bundle_id,
-                        manifest_sha256: manifest_sha256.clone(),
-                        envelope_sha256: envelope_sha256.clone(),
-                        sender: peer,
-                        recipient: self.keys.node_id(),
-                        received_at: now,
-                        outcome: Outcome::Rejected {
-                            reason: refusal.reason,
-                            detail: refusal.detail.clone(),
-                        },
-                    },
-                );
-                let json = receipt.to_json();
-                let event = Event {
-                    kind: kinds::INBOUND_REJECTED,
-                    actor: format!("peer:{peer}"),
-                    body: json!({
-                        "sender": peer.to_string(),
-                        "bundle_id": bundle_id,
-                        "manifest_sha256": manifest_sha256,
-                        "envelope_sha256": envelope_sha256,
-                        "reason": refusal.reason.code(),
-                        "detail": refusal.detail,
-                    }),
-                };
-                self.store.reject_inbound(
-                    &NewRejection {
-                        envelope_sha256,
-                        sender: peer,
-                        bundle_id,
-                        reason: refusal.reason.code().to_string(),
-                        detail: refusal.detail.clone(),
-                        receipt_json: json.clone(),
-                    },
-                    &event,
-                )?;
-                tracing::warn!(%peer, reason = refusal.reason.code(), detail = %refusal.detail, "delivery refused");
-                Ok(json)
+            Err(refusal) => self.refuse(peer, refusal, envelope_sha256, now),
+        }
+    }
+
+    /// Inbound policy (DESIGN §4 viii): the bundle against this node's own
+    /// copy of the agreement with the sender. `None` when it is allowed.
+    fn policy(
+        &self,
+        peer: NodeId,
+        opened: &Opened,
+        content: &[u8],
+    ) -> Result<Option<Refusal>, StoreError> {
+        let m = &opened.manifest;
+        let me = self.keys.node_id();
+        let record = self.store.agreement_standing(&peer)?;
+        let signed = match record
+            .as_ref()
+            .map(|r| SignedAgreement::from_stored(&r.document))
+        {
+            Some(Ok(s)) => Some(s),
+            Some(Err(e)) => {
+                return Err(StoreError::Corrupt(format!(
+                    "stored agreement with {peer} does not parse: {e}"
+                )))
+            }
+            None => None,
+        };
+        let standing = match (&record, &signed) {
+            (Some(r), Some(s)) => Some(Standing {
+                agreement: &s.agreement,
+                state: r.state,
+            }),
+            _ => None,
+        };
+        let mut facts = ShareFacts::new(m.kind, m.tlp, content);
+        facts.individuals = m.individuals.clone();
+        let mut approvers: Vec<&str> = m.approvals.iter().map(|a| a.approver.as_str()).collect();
+        approvers.sort_unstable();
+        approvers.dedup();
+        facts.approvals = u32::try_from(approvers.len()).unwrap_or(u32::MAX);
+        let decision = policy::evaluate(
+            &facts,
+            &peer,
+            &me,
+            &m.sender.org,
+            standing,
+            Direction::Inbound,
+            Utc::now(),
+        );
+        let mut reasons: Vec<String> = decision
+            .reasons()
+            .iter()
+            .map(|r| r.message.clone())
+            .collect();
+        // The sender must say which agreement it released under, and it
+        // must be the one in force here.
+        if let (Some(r), Some(s)) = (&record, &signed) {
+            let named = m.recipient(&me).and_then(|x| x.agreement.as_ref());
+            match named {
+                None => reasons.push(format!(
+                    "the bundle names no agreement for this node; agreement {} v{} is in force here",
+                    s.agreement.id, s.agreement.version
+                )),
+                Some(a) if a.id != s.agreement.id || a.version != s.agreement.version || a.sha256 != r.sha256 => {
+                    reasons.push(format!(
+                        "the bundle was released under agreement {} v{}, but this node holds agreement {} v{} ({})",
+                        a.id, a.version, s.agreement.id, s.agreement.version, r.state
+                    ))
+                }
+                Some(_) => {}
             }
         }
+        if reasons.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Refusal {
+            reason: RejectReason::PolicyDenied,
+            detail: reasons.join("; "),
+            opened: Some((m.bundle_id, opened.manifest_sha256())),
+        }))
+    }
+
+    /// Record a refusal and return the signed negative receipt.
+    fn refuse(
+        &self,
+        peer: NodeId,
+        refusal: Refusal,
+        envelope_sha256: String,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Vec<u8>, StoreError> {
+        let (bundle_id, manifest_sha256) = match refusal.opened.clone() {
+            Some((id, sha)) => (Some(id), Some(sha)),
+            None => (None, None),
+        };
+        let receipt = SignedReceipt::sign(
+            &self.keys,
+            Receipt {
+                v: 1,
+                bundle_id,
+                manifest_sha256: manifest_sha256.clone(),
+                envelope_sha256: envelope_sha256.clone(),
+                sender: peer,
+                recipient: self.keys.node_id(),
+                received_at: now,
+                outcome: Outcome::Rejected {
+                    reason: refusal.reason,
+                    detail: refusal.detail.clone(),
+                },
+            },
+        );
+        let json = receipt.to_json();
+        let event = Event {
+            kind: kinds::INBOUND_REJECTED,
+            actor: format!("peer:{peer}"),
+            body: json!({
+                "sender": peer.to_string(),
+                "bundle_id": bundle_id,
+                "manifest_sha256": manifest_sha256,
+                "envelope_sha256": envelope_sha256,
+                "reason": refusal.reason.code(),
+                "detail": refusal.detail,
+            }),
+        };
+        self.store.reject_inbound(
+            &NewRejection {
+                envelope_sha256,
+                sender: peer,
+                bundle_id,
+                reason: refusal.reason.code().to_string(),
+                detail: refusal.detail.clone(),
+                receipt_json: json.clone(),
+            },
+            &event,
+        )?;
+        tracing::warn!(%peer, reason = refusal.reason.code(), detail = %refusal.detail, "delivery refused");
+        Ok(json)
     }
 
     /// The receiver's checks after the envelope opened: who delivered it,
@@ -223,14 +316,20 @@ impl Receiver {
                 opened: Some((opened.manifest.bundle_id, opened.manifest_sha256())),
             })
         };
-        // Forwarding between nodes is a later feature (re-share rules); until
-        // then the delivering peer must be the originator.
+        // The delivering peer signed this manifest. A re-share is a new
+        // bundle signed by the forwarder, carrying the original inside: a
+        // bundle relayed by anyone else is refused.
         if m.sender.node_id != peer {
             let detail = format!(
-                "delivered by {peer} but originated by {}; forwarded bundles are not accepted",
+                "delivered by {peer} but signed by {}; a re-share must be signed by the node that delivers it",
                 m.sender.node_id
             );
             return refuse(RejectReason::SenderMismatch, detail, opened);
+        }
+        if m.forwarded_from.is_some() {
+            if let Err(e) = forward::verify_forward(m) {
+                return refuse(RejectReason::BadForward, e.to_string(), opened);
+            }
         }
         if let Some(not_after) = m.not_after {
             if not_after < Utc::now() {

@@ -15,7 +15,9 @@ use liaison_core::ledger::kinds;
 use liaison_core::manifest::sha256_hex;
 use liaison_core::{Kind, Tlp};
 use liaison_net::{DeliveryConfig, MessageHandler, MessageRefusal, NetError, Node, NodeConfig};
-use liaison_store::{DeliveryState, Event, NewDelivery, NewShare, PeerRecord, SqliteStore, Store};
+use liaison_store::{
+    DeliveryState, Event, NewDelivery, NewShare, PeerRecord, ShareState, SqliteStore, Store,
+};
 use serde_json::json;
 
 const STIX: &[u8] = include_bytes!("../../../tests/data/stix-indicator-for-c2-ip-address.json");
@@ -146,6 +148,9 @@ async fn an_expired_bundle_gets_a_final_negative_receipt() {
                 envelope_sha256: sha256_hex(&ct),
                 envelope: ct,
             }],
+            state: ShareState::Released,
+            approvals_required: 0,
+            policy: None,
         };
         let event = Event {
             kind: kinds::SHARE_RELEASED,
@@ -212,9 +217,10 @@ async fn messages_reach_the_handler_and_refusals_come_back_as_errors() {
             Err(NetError::Remote { code, .. }) => assert_eq!(code, "invalid_message"),
             other => panic!("{other:?}"),
         }
-        // A node without a handler refuses messages.
+        // A node's default handler (agreement negotiation) refuses anything
+        // that is not a signed agreement or notice.
         match nb.send_message(&a.keys.node_id(), b"hello").await {
-            Err(NetError::Remote { code, .. }) => assert_eq!(code, "unsupported"),
+            Err(NetError::Remote { code, .. }) => assert_eq!(code, "unsupported_message"),
             other => panic!("{other:?}"),
         }
         na.shutdown().await;
