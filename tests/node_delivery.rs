@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use liaison_core::identity::NodeId;
 use liaison_core::receipt::{Outcome, SignedReceipt};
 use serde_json::Value;
-use support::{pinned_pair, unique_stix, wait_until, TestNode, STIX};
+use support::{agree, pinned_pair, unique_stix, wait_until, TestNode, OPEN_AGREEMENT, STIX};
 
 /// Deliveries of a share in state `state`.
 fn deliveries_in(share: &Value, state: &str) -> usize {
@@ -34,6 +34,8 @@ fn a_shares_to_b_and_c_and_holds_two_verified_receipts() {
     a.pin(&c);
     b.pin(&a);
     c.pin(&a);
+    agree(&a, &b, OPEN_AGREEMENT);
+    agree(&a, &c, OPEN_AGREEMENT);
 
     let id = a.share("amber", &["bolt", "cobalt"], STIX);
     wait_until(Duration::from_secs(30), "both receipts", || {
@@ -215,7 +217,7 @@ fn sender_killed_mid_stream_ends_with_exactly_1000_bundles() {
 }
 
 #[test]
-fn demo_runs_three_real_nodes_and_exits_zero() {
+fn demo_negotiates_refuses_redacts_delivers_and_exits_zero() {
     let out = support::liaison()
         .arg("demo")
         .output()
@@ -232,6 +234,28 @@ fn demo_runs_three_real_nodes_and_exits_zero() {
         "{text}"
     );
     assert!(text.contains("TLP:GREEN refused"), "{text}");
+    // Agreements first, signed by both; then a refusal by policy, with
+    // every reason; then redaction before sealing.
+    assert_eq!(
+        text.matches("countersigned; in force on both nodes")
+            .count(),
+        2,
+        "{text}"
+    );
+    assert!(text.contains("ACME Corp → Bolt Supplies:"), "{text}");
+    assert!(
+        text.contains("policy_denied: refused by policy (2 reason(s))"),
+        "{text}"
+    );
+    assert!(text.contains("TLP:RED is above TLP:AMBER"), "{text}");
+    assert!(
+        text.contains("redacted: removed 1 × indicator (rule internal_cidrs)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("indicator: [ipv4-addr:value = '10.12.0.7']"),
+        "{text}"
+    );
     assert!(
         text.contains("both signed receipts verified and stored"),
         "{text}"

@@ -17,7 +17,7 @@ use std::time::Duration;
 use chrono::Utc;
 use liaison_core::envelope::{self, Draft, SignedBundle};
 use liaison_core::identity::{IdentityCard, NodeId, NodeKeys, SignedCard};
-use liaison_core::manifest::sha256_hex;
+use liaison_core::manifest::{sha256_hex, AgreementRef};
 use liaison_core::receipt::{Outcome, RejectReason, SignedReceipt};
 use liaison_core::wire::{FrameLimits, FrameType};
 use liaison_core::{Kind, Tlp};
@@ -72,24 +72,35 @@ fn unpinned_node_cannot_connect() {
     x.start();
     // X pins B, but B never pinned X.
     x.pin(&b);
-    let id = x.share("green", &["bolt"], STIX);
-
+    // Without an agreement X may not even queue a share to B…
+    let (status, body) = x.post(
+        "/api/shares",
+        &json!({"tlp": "green", "to": ["bolt"], "content": STIX}),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "policy_denied", "{body}");
+    // …and its proposal of one never gets in.
+    let proposal = x.propose(&b, support::OPEN_AGREEMENT);
+    let id = proposal["id"].as_str().unwrap().to_string();
+    let message = || {
+        let (_, versions) = x.get(&format!("/api/agreements/{id}"));
+        versions[0]["messages"][0].clone()
+    };
     wait_until(
         Duration::from_secs(20),
         "X to be refused at least three times",
-        || delivery(&x, &id)["attempts"].as_u64().unwrap() >= 3,
+        || message()["attempts"].as_u64().unwrap() >= 3,
     );
-    let d = delivery(&x, &id);
-    assert_eq!(d["state"], "pending", "{d}");
-    assert!(d["receipt"].is_null(), "{d}");
-    let err = d["last_error"].as_str().expect("an error is recorded");
+    let m = message();
+    assert_eq!(m["state"], "pending", "{m}");
+    let err = m["last_error"].as_str().expect("an error is recorded");
     assert!(
         err.contains("connection refused") && err.contains("not pinned there"),
         "the error says B refused X: {err}"
     );
+    assert!(b.agreements().is_empty(), "nothing reached B");
     assert!(b.inbox_ids().is_empty(), "nothing reached B's inbox");
-    assert!(b.ledger_kinds("inbound.accepted").is_empty());
-    assert!(b.ledger_kinds("inbound.rejected").is_empty());
+    assert!(b.ledger_kinds("agreement.received").is_empty());
 
     // B ledgers the refusal, naming X, once per minute however often X
     // tries.
@@ -243,10 +254,42 @@ impl Drop for FakePeer {
     }
 }
 
-/// A STIX bundle signed by `keys` (org `org`) for `to`, and its envelope
-/// encrypted to `to` alone.
-fn envelope_for(keys: &NodeKeys, org: &str, to: &IdentityCard) -> (SignedBundle, Vec<u8>) {
-    let draft = Draft::new(Kind::Stix, Tlp::Green, vec![to.clone()]);
+/// Nodes `acme` (stopped: the tests play it in-process with its keys) and
+/// `bolt` (running), pinned to each other with [`OPEN_AGREEMENT`] in force;
+/// and the agreement's reference, as a manifest names it.
+fn agreed_pair(root: &std::path::Path) -> (TestNode, TestNode, AgreementRef) {
+    let (mut a, b) = pinned_pair(root);
+    a.stop();
+    let agreement = &b.agreements()[0];
+    let reference = AgreementRef {
+        id: agreement["id"].as_str().unwrap().parse().unwrap(),
+        version: agreement["version"].as_u64().unwrap() as u32,
+        sha256: agreement["sha256"].as_str().unwrap().to_string(),
+    };
+    (a, b, reference)
+}
+
+/// A STIX bundle signed by `keys` (org `org`) for `to` under `agreement`,
+/// and its envelope encrypted to `to` alone.
+fn envelope_for(
+    keys: &NodeKeys,
+    org: &str,
+    to: &IdentityCard,
+    agreement: &AgreementRef,
+) -> (SignedBundle, Vec<u8>) {
+    envelope_at(keys, org, to, agreement, Tlp::Green)
+}
+
+/// [`envelope_for`] at any TLP.
+fn envelope_at(
+    keys: &NodeKeys,
+    org: &str,
+    to: &IdentityCard,
+    agreement: &AgreementRef,
+    tlp: Tlp,
+) -> (SignedBundle, Vec<u8>) {
+    let mut draft = Draft::new(Kind::Stix, tlp, vec![to.clone()]);
+    draft.agreements.insert(to.node_id, agreement.clone());
     let signed = envelope::sign(keys, org, &draft, STIX.as_bytes(), Utc::now()).unwrap();
     let mut ct = Vec::new();
     envelope::encrypt_to(&signed, STIX.as_bytes(), &[to.node_id], &mut ct).unwrap();
@@ -268,12 +311,9 @@ fn rejection_reason(r: &SignedReceipt) -> RejectReason {
 #[test]
 fn tampered_envelope_gets_a_negative_receipt() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut b = TestNode::init(tmp.path(), "bolt");
-    let a = TestNode::init(tmp.path(), "acme");
-    b.start();
-    b.pin(&a);
+    let (a, mut b, agreement) = agreed_pair(tmp.path());
     let (a_keys, b_card) = (keys_of(&a), card_of(&b));
-    let (_, good) = envelope_for(&a_keys, "acme", &b_card);
+    let (_, good) = envelope_for(&a_keys, "acme", &b_card, &agreement);
 
     // Flip one byte of the age payload, well after the header (which ends
     // with the `--- MAC` line) and its 16-byte nonce.
@@ -330,12 +370,9 @@ fn tampered_envelope_gets_a_negative_receipt() {
 #[test]
 fn replayed_envelope_is_not_a_second_inbox_entry() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut b = TestNode::init(tmp.path(), "bolt");
-    let a = TestNode::init(tmp.path(), "acme");
-    b.start();
-    b.pin(&a);
+    let (a, mut b, agreement) = agreed_pair(tmp.path());
     let (a_keys, b_card) = (keys_of(&a), card_of(&b));
-    let (signed, ct) = envelope_for(&a_keys, "acme", &b_card);
+    let (signed, ct) = envelope_for(&a_keys, "acme", &b_card, &agreement);
     let bundle_id = signed.manifest.bundle_id;
 
     let peer = FakePeer::new(&a_keys, &b_card);
@@ -363,14 +400,11 @@ fn replayed_envelope_is_not_a_second_inbox_entry() {
 #[test]
 fn envelope_relayed_by_another_peer_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut b = TestNode::init(tmp.path(), "bolt");
-    let a = TestNode::init(tmp.path(), "acme");
+    let (a, mut b, agreement) = agreed_pair(tmp.path());
     let c = TestNode::init(tmp.path(), "cobalt");
-    b.start();
-    b.pin(&a);
     b.pin(&c);
     let b_card = card_of(&b);
-    let (signed, ct) = envelope_for(&keys_of(&a), "acme", &b_card);
+    let (signed, ct) = envelope_for(&keys_of(&a), "acme", &b_card, &agreement);
 
     // C (pinned by B) delivers A's envelope over its own connection.
     let c_keys = keys_of(&c);

@@ -394,8 +394,8 @@ impl TestNode {
     }
 }
 
-/// Nodes `acme` (with `FAST_DELIVERY`) and `bolt`, started and pinned to
-/// each other.
+/// Nodes `acme` (with `FAST_DELIVERY`) and `bolt`, started, pinned to
+/// each other, with [`OPEN_AGREEMENT`] in force between them.
 pub fn pinned_pair(root: &Path) -> (TestNode, TestNode) {
     let mut a = TestNode::init(root, "acme");
     let mut b = TestNode::init(root, "bolt");
@@ -404,5 +404,70 @@ pub fn pinned_pair(root: &Path) -> (TestNode, TestNode) {
     b.start();
     a.pin(&b);
     b.pin(&a);
+    agree(&a, &b, OPEN_AGREEMENT);
     (a, b)
+}
+
+/// An agreement that lets anything up to TLP:RED flow both ways, with no
+/// redaction and no approval: for tests about delivery rather than policy.
+pub const OPEN_AGREEMENT: &str = r#"
+title = "test: everything both ways"
+valid_from = "2020-01-01T00:00:00Z"
+valid_until = "2100-01-01T00:00:00Z"
+[outbound]
+max_tlp = "red"
+content = { kinds = ["stix", "csaf", "note", "log"], stix_types = ["*"] }
+[inbound]
+max_tlp = "red"
+content = { kinds = ["stix", "csaf", "note", "log"], stix_types = ["*"] }
+"#;
+
+impl TestNode {
+    /// Agreements of this node (every version).
+    pub fn agreements(&self) -> Vec<Value> {
+        let (status, body) = self.get("/api/agreements");
+        assert_eq!(status, 200, "{body}");
+        body.as_array().unwrap().clone()
+    }
+
+    /// The state of agreement `id` version `version` here, if known.
+    pub fn agreement_state(&self, id: &str, version: u64) -> Option<String> {
+        self.agreements()
+            .into_iter()
+            .find(|a| a["id"] == id && a["version"] == version)
+            .map(|a| a["state"].as_str().unwrap().to_string())
+    }
+
+    /// Propose `toml` to `other` (by its name here); the agreement view.
+    pub fn propose(&self, other: &TestNode, toml: &str) -> Value {
+        let (status, body) = self.post(
+            "/api/agreements",
+            &json!({"peer": other.name, "toml": toml}),
+        );
+        assert_eq!(
+            status, 201,
+            "{} proposes to {}: {body}",
+            self.name, other.name
+        );
+        body
+    }
+}
+
+/// `a` proposes `toml` to `b`, `b` countersigns, and both hold it in force
+/// (bounded waits). Returns the agreement id and version.
+pub fn agree(a: &TestNode, b: &TestNode, toml: &str) -> (String, u64) {
+    let proposed = a.propose(b, toml);
+    let id = proposed["id"].as_str().unwrap().to_string();
+    let version = proposed["version"].as_u64().unwrap();
+    wait_until(Duration::from_secs(30), "the proposal to arrive", || {
+        b.agreement_state(&id, version).as_deref() == Some("proposed_by_peer")
+    });
+    let (status, body) = b.post(&format!("/api/agreements/{id}/sign"), &json!({}));
+    assert_eq!(status, 200, "{} signs: {body}", b.name);
+    wait_until(
+        Duration::from_secs(30),
+        "the countersignature to arrive",
+        || a.agreement_state(&id, version).as_deref() == Some("in_force"),
+    );
+    (id, version)
 }

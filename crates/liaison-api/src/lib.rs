@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod agreements;
 mod auth;
 mod error;
 mod inbox;
@@ -20,7 +21,7 @@ pub mod views;
 
 use std::sync::Arc;
 
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use liaison_core::identity::{NodeId, NodeKeys, SignedCard};
 use liaison_store::Store;
@@ -36,6 +37,9 @@ pub trait NodeHooks: Send + Sync + 'static {
     /// after the store committed and before the API answers, so it may read
     /// the store; when the caller sees the answer, the change is in force.
     fn peers_changed(&self, removed: Option<NodeId>);
+    /// A signed message for a peer was queued (agreement negotiation):
+    /// wake the message worker.
+    fn messages_queued(&self) {}
 }
 
 /// Hooks that do nothing (for an API without a daemon, e.g. tests).
@@ -83,10 +87,23 @@ pub fn router(state: AppState) -> Router {
                 .post(shares::create)
                 .layer(axum::extract::DefaultBodyLimit::max(MAX_SHARE_REQUEST)),
         )
+        .route(
+            "/api/shares/preview",
+            post(shares::preview).layer(axum::extract::DefaultBodyLimit::max(MAX_SHARE_REQUEST)),
+        )
         .route("/api/shares/{id}", get(shares::show))
+        .route(
+            "/api/agreements",
+            get(agreements::list).post(agreements::propose),
+        )
+        .route("/api/agreements/{id}", get(agreements::show))
+        .route("/api/agreements/{id}/sign", post(agreements::sign))
+        .route("/api/agreements/{id}/decline", post(agreements::decline))
+        .route("/api/agreements/{id}/revoke", post(agreements::revoke))
         .route("/api/inbox", get(inbox::list))
         .route("/api/inbox/{id}", get(inbox::show))
         .route("/api/inbox/{id}/content", get(inbox::content))
+        .route("/api/inbox/{id}/forward", post(shares::forward))
         .route("/api/rejections", get(inbox::rejections))
         .route("/api/ledger", get(inbox::ledger))
         .route_layer(axum::middleware::from_fn_with_state(

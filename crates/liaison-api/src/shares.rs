@@ -6,21 +6,28 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use base64::Engine as _;
 use chrono::Utc;
+use liaison_core::agreement::SignedAgreement;
 use liaison_core::content;
+use liaison_core::dsse::Envelope;
 use liaison_core::envelope::{self, Draft, SealError};
+use liaison_core::forward;
 use liaison_core::identity::{IdentityCard, SignedCard};
 use liaison_core::ledger::kinds;
 use liaison_core::manifest::sha256_hex;
+use liaison_core::manifest::Manifest;
+use liaison_core::policy::{Decision, Standing};
+use liaison_core::release::{self, Candidate, ReleasePlan, Request};
 use liaison_core::{Kind, Tlp};
 use liaison_store::{
-    DeliveryRecord, Event, NewDelivery, NewShare, PeerRecord, Role, ShareRecord, User,
+    AgreementRecord, DeliveryRecord, Event, NewDelivery, NewShare, PeerRecord, Role, ShareRecord,
+    ShareState, User,
 };
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::require_role;
-use crate::views::{CreateShareRequest, DeliveryView, ReceiptView, ShareView};
+use crate::views::{CreateShareRequest, DeliveryView, PreviewView, ReceiptView, ShareView};
 use crate::{blocking, ApiError, AppState};
 
 /// `?limit=N` for listings.
@@ -72,35 +79,86 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, Json<ShareView>), ApiError> {
     require_role(&user, &[Role::Analyst])?;
     let Json(req) = req?;
-    let tlp: Tlp = req
-        .tlp
-        .parse()
-        .map_err(|e: liaison_core::tlp::ParseTlpError| {
-            ApiError::bad_request("invalid_tlp", e.to_string())
-        })?;
-    let body = request_content(&req)?;
-    let kind = match &req.kind {
-        Some(k) => k
-            .parse::<Kind>()
-            .map_err(|e| ApiError::bad_request("invalid_kind", e.to_string()))?,
-        None => content::detect(&body).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_kind",
-                "cannot tell what the content is; set `kind`",
-            )
-        })?,
-    };
-    if req.to.is_empty() {
-        return Err(ApiError::bad_request(
-            "no_recipients",
-            "`to` must name at least one peer",
-        ));
-    }
-
+    let request = ShareInput::parse(&req)?;
     let st = state.clone();
-    let share = blocking(move || seal_and_queue(&st, &user, tlp, kind, &req.to, body)).await?;
-    state.hooks.share_queued();
+    let share = blocking(move || plan_and_queue(&st, &user, request)).await?;
+    if share.state == ShareState::Released {
+        state.hooks.share_queued();
+    }
     Ok((StatusCode::CREATED, Json(share_view(&share))))
+}
+
+pub(crate) async fn preview(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    req: Result<Json<CreateShareRequest>, JsonRejection>,
+) -> Result<Json<PreviewView>, ApiError> {
+    require_role(&user, &[Role::Analyst, Role::Approver])?;
+    let Json(req) = req?;
+    let request = ShareInput::parse(&req)?;
+    let st = state.clone();
+    blocking(move || {
+        let peers = resolve_peers(&st, &request.to)?;
+        envelope::check_content(request.kind, request.tlp, &request.body)
+            .map_err(|e| seal_error(&e))?;
+        let agreements = standings(&st, &peers)?;
+        let plan = plan_for(&st, &request, &peers, &agreements)?;
+        let value = serde_json::to_value(&plan).unwrap_or_default();
+        Ok(Json(PreviewView {
+            decision: value["decision"].clone(),
+            recipients: value["recipients"].as_array().cloned().unwrap_or_default(),
+            removals: value["removals"].as_array().cloned().unwrap_or_default(),
+            content: String::from_utf8(plan.content.clone()).ok(),
+            size: plan.content.len() as u64,
+            sha256: sha256_hex(&plan.content),
+        }))
+    })
+    .await
+}
+
+/// A share request, parsed and checked.
+struct ShareInput {
+    tlp: Tlp,
+    kind: Kind,
+    to: Vec<String>,
+    individuals: Vec<String>,
+    body: Vec<u8>,
+}
+
+impl ShareInput {
+    fn parse(req: &CreateShareRequest) -> Result<ShareInput, ApiError> {
+        let tlp: Tlp = req
+            .tlp
+            .parse()
+            .map_err(|e: liaison_core::tlp::ParseTlpError| {
+                ApiError::bad_request("invalid_tlp", e.to_string())
+            })?;
+        let body = request_content(req)?;
+        let kind = match &req.kind {
+            Some(k) => k
+                .parse::<Kind>()
+                .map_err(|e| ApiError::bad_request("invalid_kind", e.to_string()))?,
+            None => content::detect(&body).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_kind",
+                    "cannot tell what the content is; set `kind`",
+                )
+            })?,
+        };
+        if req.to.is_empty() {
+            return Err(ApiError::bad_request(
+                "no_recipients",
+                "`to` must name at least one peer",
+            ));
+        }
+        Ok(ShareInput {
+            tlp,
+            kind,
+            to: req.to.clone(),
+            individuals: req.individuals.clone(),
+            body,
+        })
+    }
 }
 
 fn request_content(req: &CreateShareRequest) -> Result<Vec<u8>, ApiError> {
@@ -116,20 +174,10 @@ fn request_content(req: &CreateShareRequest) -> Result<Vec<u8>, ApiError> {
     }
 }
 
-/// Resolve recipients, sign, encrypt per recipient and store the share with
-/// its outbox rows and ledger entry in one transaction. Refusals are ledgered.
-fn seal_and_queue(
-    state: &AppState,
-    user: &User,
-    tlp: Tlp,
-    kind: Kind,
-    to: &[String],
-    body: Vec<u8>,
-) -> Result<ShareRecord, ApiError> {
-    let store = &state.store;
+fn resolve_peers(state: &AppState, to: &[String]) -> Result<Vec<PeerRecord>, ApiError> {
     let mut peers: Vec<PeerRecord> = Vec::with_capacity(to.len());
     for name in to {
-        let peer = store.peer(name)?.ok_or_else(|| {
+        let peer = state.store.peer(name)?.ok_or_else(|| {
             ApiError::unprocessable(
                 "unknown_peer",
                 format!("no pinned peer named or with node id `{name}`"),
@@ -139,34 +187,222 @@ fn seal_and_queue(
             peers.push(peer);
         }
     }
-    let cards = peers
+    Ok(peers)
+}
+
+/// The agreement governing each peer, parsed from the store.
+fn standings(
+    state: &AppState,
+    peers: &[PeerRecord],
+) -> Result<Vec<Option<(AgreementRecord, SignedAgreement)>>, ApiError> {
+    peers
+        .iter()
+        .map(|p| {
+            let Some(rec) = state.store.agreement_standing(&p.node_id)? else {
+                return Ok(None);
+            };
+            let signed = SignedAgreement::from_stored(&rec.document).map_err(|e| {
+                ApiError::internal(format!("stored agreement with {}: {e}", p.name))
+            })?;
+            Ok(Some((rec, signed)))
+        })
+        .collect()
+}
+
+/// Redaction by every recipient's rules, then policy per recipient.
+fn plan_for(
+    state: &AppState,
+    req: &ShareInput,
+    peers: &[PeerRecord],
+    agreements: &[Option<(AgreementRecord, SignedAgreement)>],
+) -> Result<ReleasePlan, ApiError> {
+    let candidates: Vec<Candidate<'_>> = peers
+        .iter()
+        .zip(agreements)
+        .map(|(p, a)| Candidate {
+            name: &p.name,
+            node_id: p.node_id,
+            standing: a.as_ref().map(|(rec, signed)| Standing {
+                agreement: &signed.agreement,
+                state: rec.state,
+            }),
+            agreement_sha256: a.as_ref().map(|(rec, _)| rec.sha256.as_str()),
+        })
+        .collect();
+    let request = Request {
+        kind: req.kind,
+        tlp: req.tlp,
+        content: &req.body,
+        individuals: &req.individuals,
+        approvals: 0,
+    };
+    release::plan(&state.keys.node_id(), &request, &candidates, Utc::now())
+        .map_err(|e| ApiError::unprocessable("invalid_content", e.to_string()))
+}
+
+/// Plan the share; refuse it (ledgered, with every reason), hold it for
+/// approval, or sign, encrypt per recipient and store it with its outbox
+/// rows and ledger entry in one transaction.
+fn plan_and_queue(state: &AppState, user: &User, req: ShareInput) -> Result<ShareRecord, ApiError> {
+    let store = &state.store;
+    let peers = resolve_peers(state, &req.to)?;
+    let agreements = standings(state, &peers)?;
+    let recipients: Vec<String> = peers.iter().map(|p| p.node_id.to_string()).collect();
+    let refuse = |code: &'static str, message: String, details: serde_json::Value| {
+        store.append(&Event {
+            kind: kinds::SHARE_REFUSED,
+            actor: user.id.clone(),
+            body: json!({
+                "reason": code,
+                "detail": message,
+                "tlp": req.tlp,
+                "kind": req.kind,
+                "to": recipients,
+                "content_sha256": sha256_hex(&req.body),
+                "details": details,
+            }),
+        })?;
+        let err = ApiError::unprocessable(code, message);
+        Ok::<_, ApiError>(match details {
+            serde_json::Value::Null => err,
+            details => err.with_details(details),
+        })
+    };
+    // What is wrong with the content itself comes first, whoever it is for.
+    if let Err(e) = envelope::check_content(req.kind, req.tlp, &req.body) {
+        let err = seal_error(&e);
+        return Err(refuse(err.code, err.message, serde_json::Value::Null)?);
+    }
+    let plan = plan_for(state, &req, &peers, &agreements)?;
+    let removed = removal_summary(&plan);
+
+    let approvals_required = match &plan.decision {
+        Decision::Deny { reasons } => {
+            let message = format!(
+                "refused by policy ({} reason(s)):\n  - {}",
+                reasons.len(),
+                reasons
+                    .iter()
+                    .map(|r| r.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n  - ")
+            );
+            let details = json!({ "reasons": reasons });
+            return Err(refuse("policy_denied", message, details)?);
+        }
+        Decision::NeedsApproval { approvals } => *approvals,
+        Decision::Allow => 0,
+    };
+    let policy = json!({
+        "decision": plan.decision,
+        "recipients": plan.recipients,
+        "redacted": removed,
+    });
+    let id = Uuid::new_v4();
+
+    if approvals_required > 0 {
+        // Not sealed until approved (the approval flow re-plans it then):
+        // the original content is kept, no manifest, no outbox rows.
+        let event = Event {
+            kind: kinds::SHARE_AWAITING_APPROVAL,
+            actor: user.id.clone(),
+            body: json!({
+                "share_id": id,
+                "tlp": req.tlp,
+                "kind": req.kind,
+                "to": recipients,
+                "approvals_required": approvals_required,
+                "content_sha256": sha256_hex(&req.body),
+                "redacted": removed,
+            }),
+        };
+        let share = NewShare {
+            id,
+            created_by: user.id.clone(),
+            tlp: req.tlp,
+            kind: req.kind,
+            content: req.body,
+            manifest: Vec::new(),
+            manifest_sha256: String::new(),
+            dsse: Vec::new(),
+            deliveries: Vec::new(),
+            state: ShareState::AwaitingApproval,
+            approvals_required,
+            policy: Some(policy),
+        };
+        store.create_share(&share, &event)?;
+        return store
+            .share(id)?
+            .ok_or_else(|| ApiError::internal("share vanished after commit"));
+    }
+
+    let mut draft = Draft::new(req.kind, req.tlp, Vec::new());
+    draft.individuals = req.individuals.clone();
+    draft.agreements = plan
+        .recipients
+        .iter()
+        .filter_map(|r| r.agreement.clone().map(|a| (r.node_id, a)))
+        .collect();
+    let ledger = Ledgered {
+        kind: kinds::SHARE_RELEASED,
+        extra: json!({ "decision": plan.decision, "redacted": removed }),
+        policy,
+    };
+    match seal_and_store(state, user, id, draft, &peers, plan.content, ledger) {
+        Ok(share) => Ok(share),
+        Err(SealFailure::Seal(e)) => {
+            let err = seal_error(&e);
+            Err(refuse(err.code, err.message, serde_json::Value::Null)?)
+        }
+        Err(SealFailure::Api(e)) => Err(e),
+    }
+}
+
+/// How a release is ledgered: its kind, fields added to the standard body
+/// and the plan kept with the share.
+struct Ledgered {
+    kind: &'static str,
+    extra: serde_json::Value,
+    policy: serde_json::Value,
+}
+
+enum SealFailure {
+    Seal(SealError),
+    Api(ApiError),
+}
+
+impl From<ApiError> for SealFailure {
+    fn from(e: ApiError) -> Self {
+        SealFailure::Api(e)
+    }
+}
+
+impl From<liaison_store::StoreError> for SealFailure {
+    fn from(e: liaison_store::StoreError) -> Self {
+        SealFailure::Api(e.into())
+    }
+}
+
+/// Sign `body` once as bundle `id` for `peers`, encrypt it once per peer,
+/// and store the share with its outbox rows and its ledger entry in one
+/// transaction.
+fn seal_and_store(
+    state: &AppState,
+    user: &User,
+    id: Uuid,
+    mut draft: Draft,
+    peers: &[PeerRecord],
+    body: Vec<u8>,
+    ledger: Ledgered,
+) -> Result<ShareRecord, SealFailure> {
+    draft.recipients = peers
         .iter()
         .map(card_of)
         .collect::<Result<Vec<IdentityCard>, ApiError>>()?;
-
-    let draft = Draft::new(kind, tlp, cards);
-    let signed = match envelope::sign(&state.keys, state.org(), &draft, &body, Utc::now()) {
-        Ok(s) => s,
-        Err(e) => {
-            let err = seal_error(&e);
-            store.append(&Event {
-                kind: kinds::SHARE_REFUSED,
-                actor: user.id.clone(),
-                body: json!({
-                    "reason": err.code,
-                    "detail": err.message,
-                    "tlp": tlp,
-                    "kind": kind,
-                    "to": peers.iter().map(|p| p.node_id.to_string()).collect::<Vec<_>>(),
-                    "content_sha256": sha256_hex(&body),
-                }),
-            })?;
-            return Err(err);
-        }
-    };
-
+    let signed = envelope::sign_as(&state.keys, state.org(), &draft, &body, Utc::now(), id)
+        .map_err(SealFailure::Seal)?;
     let mut deliveries = Vec::with_capacity(peers.len());
-    for p in &peers {
+    for p in peers {
         let mut ct = Vec::with_capacity(body.len() + 2048);
         envelope::encrypt_to(&signed, &body, &[p.node_id], &mut ct)
             .map_err(|e| ApiError::internal(e.to_string()))?;
@@ -177,37 +413,224 @@ fn seal_and_queue(
         });
     }
     let m = &signed.manifest;
+    let mut event_body = json!({
+        "share_id": m.bundle_id,
+        "tlp": m.tlp,
+        "kind": m.kind,
+        "manifest_sha256": signed.manifest_sha256(),
+        "content_sha256": m.content.sha256,
+        "size": m.content.size,
+        "recipients": deliveries.iter().map(|d| json!({
+            "node_id": d.peer.to_string(),
+            "envelope_sha256": d.envelope_sha256,
+            "agreement": m.recipient(&d.peer).and_then(|r| r.agreement.clone()),
+        })).collect::<Vec<_>>(),
+    });
+    if let (Some(b), Some(extra)) = (event_body.as_object_mut(), ledger.extra.as_object()) {
+        b.extend(extra.clone());
+    }
     let event = Event {
-        kind: kinds::SHARE_RELEASED,
+        kind: ledger.kind,
         actor: user.id.clone(),
-        body: json!({
-            "share_id": m.bundle_id,
-            "tlp": m.tlp,
-            "kind": m.kind,
-            "manifest_sha256": signed.manifest_sha256(),
-            "content_sha256": m.content.sha256,
-            "size": m.content.size,
-            "recipients": deliveries.iter().map(|d| json!({
-                "node_id": d.peer.to_string(),
-                "envelope_sha256": d.envelope_sha256,
-            })).collect::<Vec<_>>(),
-        }),
+        body: event_body,
     };
     let share = NewShare {
         id: m.bundle_id,
         created_by: user.id.clone(),
-        tlp,
-        kind,
+        tlp: m.tlp,
+        kind: m.kind,
         manifest_sha256: signed.manifest_sha256(),
         manifest: signed.manifest_bytes.clone(),
         dsse: signed.dsse.to_json(),
         content: body,
         deliveries,
+        state: ShareState::Released,
+        approvals_required: 0,
+        policy: Some(ledger.policy),
     };
-    store.create_share(&share, &event)?;
-    store
+    state.store.create_share(&share, &event)?;
+    Ok(state
+        .store
         .share(share.id)?
-        .ok_or_else(|| ApiError::internal("share vanished after commit"))
+        .ok_or_else(|| ApiError::internal("share vanished after commit"))?)
+}
+
+/// `POST /api/inbox/{id}/forward`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct ForwardRequest {
+    /// Recipients: local peer names or node ids.
+    pub to: Vec<String>,
+}
+
+/// Re-share a received CLEAR/GREEN bundle, unchanged and with the
+/// originator's signature inside, where the originator's agreement allows
+/// it and the agreement with each new recipient allows it too.
+pub(crate) async fn forward(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    Path(id): Path<String>,
+    req: Result<Json<ForwardRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<ShareView>), ApiError> {
+    require_role(&user, &[Role::Analyst])?;
+    let bundle_id = parse_id(&id)?;
+    let Json(req) = req?;
+    if req.to.is_empty() {
+        return Err(ApiError::bad_request(
+            "no_recipients",
+            "`to` must name at least one peer",
+        ));
+    }
+    let st = state.clone();
+    let share = blocking(move || forward_blocking(&st, &user, bundle_id, &req.to)).await?;
+    state.hooks.share_queued();
+    Ok((StatusCode::CREATED, Json(share_view(&share))))
+}
+
+fn forward_blocking(
+    state: &AppState,
+    user: &User,
+    bundle_id: Uuid,
+    to: &[String],
+) -> Result<ShareRecord, ApiError> {
+    let store = &state.store;
+    let (item, content) = store
+        .inbox_item(bundle_id)?
+        .ok_or_else(|| ApiError::not_found(format!("no inbox bundle {bundle_id}")))?;
+    let (manifest_bytes, dsse) = store
+        .inbox_signed(bundle_id)?
+        .ok_or_else(|| ApiError::not_found(format!("no inbox bundle {bundle_id}")))?;
+    let original: Manifest = serde_json::from_slice(&manifest_bytes)
+        .map_err(|e| ApiError::internal(format!("stored manifest of {bundle_id}: {e}")))?;
+    let envelope = Envelope::from_json(&dsse)
+        .map_err(|e| ApiError::internal(format!("stored envelope of {bundle_id}: {e}")))?;
+    let peers = resolve_peers(state, to)?;
+    let me = state.keys.node_id();
+    let now = Utc::now();
+
+    // The originator's agreement decides whether it may go further at all…
+    let origin = store.agreement_standing(&item.sender)?;
+    let origin_signed = origin
+        .as_ref()
+        .map(|r| SignedAgreement::from_stored(&r.document))
+        .transpose()
+        .map_err(|e| ApiError::internal(format!("stored agreement: {e}")))?;
+    let origin_standing = match (&origin, &origin_signed) {
+        (Some(r), Some(s)) => Some(Standing {
+            agreement: &s.agreement,
+            state: r.state,
+        }),
+        _ => None,
+    };
+    let mut reasons = Vec::new();
+    for p in &peers {
+        reasons.extend(forward::reshare_reasons(
+            &original,
+            &me,
+            &item.sender_org,
+            origin_standing,
+            &p.node_id,
+            &p.name,
+            now,
+        ));
+    }
+    // …and each new recipient's agreement with this node, on the content
+    // unchanged: the originator's signature covers it, so nothing can be
+    // redacted on the way.
+    let agreements = standings(state, &peers)?;
+    let request = ShareInput {
+        tlp: original.tlp,
+        kind: original.kind,
+        to: to.to_vec(),
+        individuals: Vec::new(),
+        body: content,
+    };
+    let plan = plan_for(state, &request, &peers, &agreements)?;
+    reasons.extend(plan.decision.reasons().iter().cloned());
+    if matches!(plan.decision, Decision::NeedsApproval { .. }) {
+        reasons.push(liaison_core::policy::Reason {
+            code: liaison_core::policy::ReasonCode::ReshareNotAllowed,
+            message: "a re-share that needs release approval is not supported yet".into(),
+        });
+    }
+    if plan.content != request.body {
+        reasons.push(liaison_core::policy::Reason {
+            code: liaison_core::policy::ReasonCode::ReshareNotAllowed,
+            message: "a recipient's agreement would redact the content, but a re-share keeps the originator's signed content byte for byte".into(),
+        });
+    }
+    if !reasons.is_empty() {
+        let message = format!(
+            "re-share refused ({} reason(s)):\n  - {}",
+            reasons.len(),
+            reasons
+                .iter()
+                .map(|r| r.message.as_str())
+                .collect::<Vec<_>>()
+                .join("\n  - ")
+        );
+        let details = json!({ "reasons": reasons });
+        store.append(&Event {
+            kind: kinds::SHARE_REFUSED,
+            actor: user.id.clone(),
+            body: json!({
+                "reason": "reshare_denied",
+                "detail": message,
+                "forwarded_from": bundle_id,
+                "to": peers.iter().map(|p| p.node_id.to_string()).collect::<Vec<_>>(),
+                "details": details,
+            }),
+        })?;
+        return Err(ApiError::unprocessable("reshare_denied", message).with_details(details));
+    }
+
+    let mut draft = Draft::new(original.kind, original.tlp, Vec::new());
+    draft.agreements = plan
+        .recipients
+        .iter()
+        .filter_map(|r| r.agreement.clone().map(|a| (r.node_id, a)))
+        .collect();
+    draft.forwarded_from = Some(forward::provenance(&original, &manifest_bytes, &envelope));
+    let ledger = Ledgered {
+        kind: kinds::SHARE_FORWARDED,
+        extra: json!({
+            "decision": plan.decision,
+            "forwarded_from": {
+                "bundle_id": original.bundle_id,
+                "originator": original.sender.node_id.to_string(),
+                "manifest_sha256": sha256_hex(&manifest_bytes),
+            },
+        }),
+        policy: json!({ "decision": plan.decision, "recipients": plan.recipients }),
+    };
+    match seal_and_store(
+        state,
+        user,
+        Uuid::new_v4(),
+        draft,
+        &peers,
+        request.body,
+        ledger,
+    ) {
+        Ok(share) => Ok(share),
+        Err(SealFailure::Seal(e)) => Err(seal_error(&e)),
+        Err(SealFailure::Api(e)) => Err(e),
+    }
+}
+
+/// What redaction removed, for the ledger: rule names, actions, targets
+/// and counts, never the values nor the object ids.
+fn removal_summary(plan: &ReleasePlan) -> serde_json::Value {
+    plan.removals
+        .iter()
+        .map(|r| {
+            json!({
+                "rule": r.rule,
+                "action": r.action,
+                "target": r.target,
+                "count": r.count,
+            })
+        })
+        .collect()
 }
 
 fn card_of(p: &PeerRecord) -> Result<IdentityCard, ApiError> {
@@ -241,6 +664,9 @@ pub(crate) fn share_view(s: &ShareRecord) -> ShareView {
         kind: s.kind.to_string(),
         manifest_sha256: s.manifest_sha256.clone(),
         size: s.size,
+        state: s.state.to_string(),
+        approvals_required: s.approvals_required,
+        policy: s.policy.clone(),
         deliveries: s.deliveries.iter().map(delivery_view).collect(),
     }
 }

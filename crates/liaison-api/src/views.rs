@@ -67,6 +67,29 @@ pub struct CreateShareRequest {
     /// Content as base64 (anything).
     #[serde(default)]
     pub content_base64: Option<String>,
+    /// Named individuals at the recipients the share is for (required for
+    /// TLP:RED, and checked against the agreement's `red_individuals`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub individuals: Vec<String>,
+}
+
+/// `POST /api/shares/preview`: what `POST /api/shares` would do with the
+/// same request, without doing it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PreviewView {
+    /// The policy decision for the whole share, with every reason.
+    pub decision: serde_json::Value,
+    /// Per recipient: its decision, what its agreement removes, and the
+    /// agreement the release would be made under.
+    pub recipients: Vec<serde_json::Value>,
+    /// Every removal made to reach the content sent (all recipients' rules).
+    pub removals: Vec<serde_json::Value>,
+    /// The content that would be sealed, as text (when it is UTF-8).
+    pub content: Option<String>,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its SHA-256 (hex).
+    pub sha256: String,
 }
 
 /// A stored receipt.
@@ -116,10 +139,16 @@ pub struct ShareView {
     pub tlp: String,
     /// Content kind.
     pub kind: String,
-    /// SHA-256 of the signed manifest.
+    /// SHA-256 of the signed manifest (empty while awaiting approval).
     pub manifest_sha256: String,
     /// Content size in bytes.
     pub size: u64,
+    /// `released` or `awaiting_approval`.
+    pub state: String,
+    /// Distinct approvals the agreements require (0: none).
+    pub approvals_required: u32,
+    /// The release plan: policy decision and redaction per recipient.
+    pub policy: Option<serde_json::Value>,
     /// Per-recipient delivery state and receipts.
     pub deliveries: Vec<DeliveryView>,
 }

@@ -8,8 +8,10 @@ use axum::http::{Method, Request, StatusCode};
 use axum::Router;
 use chrono::Utc;
 use liaison_api::{router, AppState, NoHooks};
+use liaison_core::agreement::{AgreementFile, AgreementState, SignedAgreement};
 use liaison_core::identity::NodeKeys;
-use liaison_store::{token_hash, Role, SqliteStore, Store};
+use liaison_core::manifest::Party;
+use liaison_store::{token_hash, AgreementRecord, Role, SqliteStore, Store};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -19,6 +21,7 @@ const ANALYST: &str = "analyst-token-0123456789abcdef0123456789abcdef";
 struct Api {
     app: Router,
     store: Arc<SqliteStore>,
+    keys: Arc<NodeKeys>,
     _dir: tempfile::TempDir,
 }
 
@@ -33,15 +36,17 @@ fn api() -> Api {
     store
         .add_user("ana", Role::Analyst, &token_hash(ANALYST), "admin")
         .unwrap();
+    let keys = Arc::new(keys);
     let state = AppState {
         store: store.clone(),
-        keys: Arc::new(keys),
+        keys: keys.clone(),
         card: Arc::new(card),
         hooks: Arc::new(NoHooks),
     };
     Api {
         app: router(state),
         store,
+        keys,
         _dir: dir,
     }
 }
@@ -82,9 +87,51 @@ fn assert_error_shape(v: &Value, code: &str) {
 }
 
 fn peer_card(org: &str) -> Value {
+    peer(org).1
+}
+
+/// A peer's keys and signed card.
+fn peer(org: &str) -> (NodeKeys, Value) {
     let keys = NodeKeys::generate().unwrap();
     let card = keys.issue_card(org, vec!["127.0.0.1:9".into()], Utc::now());
-    serde_json::from_str(&card.to_json()).unwrap()
+    (keys, serde_json::from_str(&card.to_json()).unwrap())
+}
+
+/// Store an agreement signed by both this node and `peer` (as negotiation
+/// over QUIC would leave it) that lets anything flow both ways.
+fn agree_in_store(api: &Api, peer: &NodeKeys, org: &str) {
+    let file = AgreementFile::from_toml(
+        r#"
+valid_from = "2020-01-01T00:00:00Z"
+valid_until = "2100-01-01T00:00:00Z"
+[outbound]
+max_tlp = "red"
+content = { kinds = ["stix", "csaf", "note", "log"], stix_types = ["*"] }
+"#,
+    )
+    .unwrap();
+    let me = Party {
+        org: "ACME".into(),
+        node_id: api.keys.node_id(),
+    };
+    let them = Party {
+        org: org.into(),
+        node_id: peer.node_id(),
+    };
+    let agreement = file
+        .to_agreement(uuid::Uuid::new_v4(), 1, me, them, Utc::now())
+        .unwrap();
+    let signed = SignedAgreement::propose(&api.keys, agreement)
+        .unwrap()
+        .countersign(peer)
+        .unwrap();
+    let rec = AgreementRecord::of(&signed, peer.node_id(), AgreementState::InForce, None);
+    let event = liaison_store::Event {
+        kind: "agreement.in_force",
+        actor: "test".into(),
+        body: json!({}),
+    };
+    api.store.save_agreement(&rec, &event, None).unwrap();
 }
 
 const ENDPOINTS: &[(&str, &str)] = &[
@@ -100,6 +147,13 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/api/inbox/x"),
     ("GET", "/api/inbox/x/content"),
     ("GET", "/api/ledger"),
+    ("POST", "/api/shares/preview"),
+    ("GET", "/api/agreements"),
+    ("POST", "/api/agreements"),
+    ("GET", "/api/agreements/x"),
+    ("POST", "/api/agreements/x/sign"),
+    ("POST", "/api/agreements/x/decline"),
+    ("POST", "/api/agreements/x/revoke"),
 ];
 
 #[tokio::test]
@@ -204,13 +258,24 @@ async fn peers_error_paths_and_roles() {
 async fn shares_are_sealed_queued_and_refusals_ledgered() {
     let api = api();
     let app = &api.app;
-    let card = peer_card("Bolt");
+    let (bolt, card) = peer("Bolt");
     let (s, _) = call(
         app,
         Method::POST,
         "/api/peers",
         Some(ADMIN),
         Some(json!({"card": card})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    agree_in_store(&api, &bolt, "Bolt");
+    // Cobalt is pinned but has no agreement: nothing may go to it.
+    let (s, _) = call(
+        app,
+        Method::POST,
+        "/api/peers",
+        Some(ADMIN),
+        Some(json!({"card": peer_card("Cobalt")})),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED);
@@ -260,6 +325,11 @@ async fn shares_are_sealed_queued_and_refusals_ledgered() {
             json!({"tlp": "amber", "to": ["Bolt"], "kind": "stix", "content": "{\"type\":\"bundle\"}"}),
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_content",
+        ),
+        (
+            json!({"tlp": "amber", "to": ["Bolt", "Cobalt"], "content": stix}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "policy_denied",
         ),
     ];
     for (body, status, code) in cases {
@@ -358,7 +428,7 @@ async fn shares_are_sealed_queued_and_refusals_ledgered() {
         .collect();
     assert_eq!(
         kinds.iter().filter(|k| **k == "share.refused").count(),
-        2,
+        3,
         "{kinds:?}"
     );
     assert_eq!(

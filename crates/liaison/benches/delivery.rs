@@ -40,9 +40,14 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use liaison_api::views::ShareView;
 use liaison_api::{AppState, NodeHooks};
+use liaison_core::agreement::{AgreementFile, AgreementState, SignedAgreement};
 use liaison_core::identity::{NodeId, NodeKeys, SignedCard};
+use liaison_core::ledger::kinds;
+use liaison_core::manifest::Party;
 use liaison_net::{Node, NodeConfig};
-use liaison_store::{token_hash, DeliveryState, PeerRecord, Role, SqliteStore, Store};
+use liaison_store::{
+    token_hash, AgreementRecord, DeliveryState, Event, PeerRecord, Role, SqliteStore, Store,
+};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -222,6 +227,46 @@ impl Org {
             .add_peer(&record, &self.admin)
             .expect("pin the peer");
     }
+
+    /// An agreement letting STIX flow both ways, signed by both and stored
+    /// in force on both nodes, as negotiation over QUIC leaves it.
+    fn agree(&self, other: &Org) {
+        let file = AgreementFile::from_toml(
+            r#"
+valid_from = "2020-01-01T00:00:00Z"
+valid_until = "2100-01-01T00:00:00Z"
+[outbound]
+max_tlp = "amber"
+content = { kinds = ["stix"], stix_types = ["*"] }
+[inbound]
+max_tlp = "amber"
+content = { kinds = ["stix"], stix_types = ["*"] }
+"#,
+        )
+        .expect("the bench agreement parses");
+        let party = |o: &Org| Party {
+            org: o.card.card.org.clone(),
+            node_id: o.keys.node_id(),
+        };
+        let agreement = file
+            .to_agreement(Uuid::new_v4(), 1, party(self), party(other), Utc::now())
+            .expect("a valid agreement");
+        let signed = SignedAgreement::propose(&self.keys, agreement)
+            .and_then(|s| s.countersign(&other.keys))
+            .expect("signed by both");
+        for (org, peer) in [(self, other), (other, self)] {
+            let rec =
+                AgreementRecord::of(&signed, peer.keys.node_id(), AgreementState::InForce, None);
+            let event = Event {
+                kind: kinds::AGREEMENT_IN_FORCE,
+                actor: org.admin.clone(),
+                body: serde_json::json!({"agreement_id": signed.agreement.id}),
+            };
+            org.store
+                .save_agreement(&rec, &event, None)
+                .expect("store the agreement");
+        }
+    }
 }
 
 /// The API hooks of `liaison serve`: wake the sender's delivery worker.
@@ -263,6 +308,7 @@ impl Cluster {
         for r in &receivers {
             sender.pin(r);
             r.pin(&sender);
+            sender.agree(r);
         }
         sender
             .store

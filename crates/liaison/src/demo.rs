@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use crate::client::Client;
+use crate::client::{Client, ClientError};
 use crate::home::Home;
 
 const BUNDLE: &str = include_str!("../assets/demo-supplier-iocs.json");
@@ -148,6 +148,78 @@ fn wait_for<T>(what: &str, mut f: impl FnMut() -> Result<Option<T>>) -> Result<T
     }
 }
 
+/// ACME's agreement with Bolt, from ACME's side: AMBER IOCs out (internal
+/// networks removed first), GREEN advisories and notes in.
+const ACME_BOLT: &str = r#"
+title = "ACME ↔ Bolt: supplier-compromise IOC exchange"
+valid_from = "2026-01-01T00:00:00Z"
+valid_until = "2030-01-01T00:00:00Z"
+[outbound]
+max_tlp = "amber"
+content = { kinds = ["stix"], stix_types = ["indicator", "identity", "ipv4-addr", "domain-name", "file"] }
+redact = { internal_cidrs = ["10.0.0.0/8"], remove_email_addresses = true }
+handling = { retention_days = 365, permitted_actions = "internally-visible-actions", attribution = "must-not" }
+[inbound]
+max_tlp = "green"
+content = { kinds = ["csaf", "note"] }
+"#;
+
+/// ACME's agreement with Cobalt: AMBER IOCs out, nothing in; no TLP:RED.
+const ACME_COBALT: &str = r#"
+title = "ACME → Cobalt: IOCs for a logistics partner"
+valid_from = "2026-01-01T00:00:00Z"
+valid_until = "2030-01-01T00:00:00Z"
+[outbound]
+max_tlp = "amber"
+content = { kinds = ["stix"], stix_types = ["indicator", "identity", "ipv4-addr", "domain-name", "file"] }
+redact = { internal_cidrs = ["10.0.0.0/8"] }
+"#;
+
+impl Org {
+    /// Propose `toml` to `other`, have `other` countersign, and wait until
+    /// both nodes hold it in force.
+    fn agree(&self, other: &Org, toml: &str) -> Result<String> {
+        let proposed = self.api.post_json::<_, Value>(
+            "/api/agreements",
+            &json!({"peer": other.name, "toml": toml}),
+        )?;
+        let id = proposed["id"]
+            .as_str()
+            .context("agreement without id")?
+            .to_string();
+        println!(
+            "[{}] proposed agreement {id} to {} (signed, sent over QUIC)",
+            self.name, other.name
+        );
+        // The state of the newest version on `org`; empty while unknown there.
+        let state_at = |org: &Org| -> Result<String> {
+            match org.api.get_json::<Value>(&format!("/api/agreements/{id}")) {
+                Ok(v) => Ok(v[0]["state"].as_str().unwrap_or("").to_string()),
+                Err(ClientError::Api { status: 404, .. }) => Ok(String::new()),
+                Err(e) => Err(e.into()),
+            }
+        };
+        wait_for("the proposal to arrive", || {
+            Ok((state_at(other)? == "proposed_by_peer").then_some(()))
+        })?;
+        let shown = other
+            .api
+            .get_json::<Value>(&format!("/api/agreements/{id}"))?;
+        println!("[{}] reads it in plain words:", other.name);
+        for line in shown[0]["description"].as_str().unwrap_or("").lines() {
+            println!("    {line}");
+        }
+        other
+            .api
+            .post_json::<_, Value>(&format!("/api/agreements/{id}/sign"), &json!({}))?;
+        wait_for("the countersignature to arrive", || {
+            Ok((state_at(self)? == "in_force").then_some(()))
+        })?;
+        println!("[{}] countersigned; in force on both nodes", other.name);
+        Ok(id)
+    }
+}
+
 pub fn run() -> Result<()> {
     let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
     println!("== Liaison demo: a supplier compromise, shared under TLP 2.0 ==\n");
@@ -169,7 +241,11 @@ pub fn run() -> Result<()> {
     // The outsider pins Bolt, but Bolt never pinned it.
     mallory.pin(&bolt)?;
 
-    println!("\n-- ACME shares its IOC bundle with Bolt and Cobalt --");
+    println!("\n-- sharing agreements negotiated in advance, signed by both sides --");
+    acme.agree(&bolt, ACME_BOLT)?;
+    acme.agree(&cobalt, ACME_COBALT)?;
+
+    println!("\n-- policy: what the agreements do not allow never leaves ACME --");
     let too_low = acme.api.post_json::<_, Value>(
         "/api/shares",
         &json!({"tlp": "green", "to": [bolt.name, cobalt.name], "content": BUNDLE}),
@@ -178,6 +254,16 @@ pub fn run() -> Result<()> {
         Err(e) => println!("[{}] TLP:GREEN refused: {e:#}", acme.name),
         Ok(_) => bail!("a TLP:AMBER bundle was shared as TLP:GREEN"),
     }
+    let too_high = acme.api.post_json::<_, Value>(
+        "/api/shares",
+        &json!({"tlp": "red", "to": [cobalt.name], "content": BUNDLE}),
+    );
+    match too_high {
+        Err(e) => println!("[{}] TLP:RED to Cobalt {e:#}", acme.name),
+        Ok(_) => bail!("a TLP:RED share passed an agreement that stops at AMBER"),
+    }
+
+    println!("\n-- ACME shares its IOC bundle with Bolt and Cobalt --");
     let started = Instant::now();
     let share = acme.api.post_json::<_, Value>(
         "/api/shares",
@@ -188,11 +274,20 @@ pub fn run() -> Result<()> {
         .context("share without id")?
         .to_string();
     println!(
-        "[{}] share {id} signed, encrypted per recipient and queued ({}, {} bytes)",
+        "[{}] share {id} passed policy, was redacted, signed once, encrypted per recipient and queued ({}, {} bytes)",
         acme.name,
         share["tlp"].as_str().unwrap_or("?"),
         share["size"]
     );
+    for r in share["policy"]["redacted"].as_array().into_iter().flatten() {
+        println!(
+            "    redacted: {} {} × {} (rule {})",
+            r["action"].as_str().unwrap_or("?"),
+            r["count"],
+            r["target"].as_str().unwrap_or("?"),
+            r["rule"].as_str().unwrap_or("?")
+        );
+    }
     let done = wait_for("both receipts", || {
         let s = acme.api.get_json::<Value>(&format!("/api/shares/{id}"))?;
         let all = s["deliveries"]
@@ -227,8 +322,9 @@ pub fn run() -> Result<()> {
         );
     }
     let content = bolt.api.get_bytes(&format!("/api/inbox/{id}/content"))?;
-    if content != BUNDLE.as_bytes() {
-        bail!("Bolt's copy differs from what ACME shared");
+    let text = String::from_utf8_lossy(&content);
+    if text.contains("10.12.0.7") || !text.contains("203.0.113.45") {
+        bail!("Bolt's copy is not ACME's bundle with its internal host removed");
     }
     let bundle: Value = serde_json::from_slice(&content)?;
     for o in bundle["objects"].as_array().into_iter().flatten() {
@@ -236,25 +332,36 @@ pub fn run() -> Result<()> {
             println!("    indicator: {}", o["pattern"].as_str().unwrap_or("?"));
         }
     }
+    println!("    (ACME's internal build server 10.12.0.7 never left ACME)");
 
-    println!("\n-- an outsider tries to deliver to Bolt --");
-    let share = mallory.api.post_json::<_, Value>(
+    println!("\n-- an outsider tries to reach Bolt --");
+    match mallory.api.post_json::<_, Value>(
         "/api/shares",
         &json!({"tlp": "green", "to": [bolt.name], "content": "Please install this totally legitimate update."}),
+    ) {
+        Err(e) => println!("[{}] share refused at home: {e:#}", mallory.name),
+        Ok(_) => bail!("Mallory shared without an agreement"),
+    }
+    let proposal = mallory.api.post_json::<_, Value>(
+        "/api/agreements",
+        &json!({"peer": bolt.name, "toml": ACME_COBALT}),
     )?;
-    let mid = share["id"]
+    let pid = proposal["id"]
         .as_str()
-        .context("share without id")?
+        .context("agreement without id")?
         .to_string();
     let error = wait_for("the refusal", || {
-        let s = mallory
+        let v = mallory
             .api
-            .get_json::<Value>(&format!("/api/shares/{mid}"))?;
-        Ok(s["deliveries"][0]["last_error"]
+            .get_json::<Value>(&format!("/api/agreements/{pid}"))?;
+        Ok(v[0]["messages"][0]["last_error"]
             .as_str()
             .map(str::to_string))
     })?;
-    println!("[{}] delivery pending: {error}", mallory.name);
+    println!(
+        "[{}] its agreement proposal cannot be delivered: {error}",
+        mallory.name
+    );
     let refused = bolt
         .api
         .get_json::<Value>("/api/ledger?limit=1000")?
@@ -283,6 +390,6 @@ pub fn run() -> Result<()> {
     for org in [&mut acme, &mut bolt, &mut cobalt, &mut mallory] {
         org.stop()?;
     }
-    println!("\n== demo complete: 2 deliveries with signed receipts, 1 outsider refused ==");
+    println!("\n== demo complete: 2 agreements signed by both sides, 3 shares refused before sealing (with every reason), 2 deliveries with signed receipts, 1 outsider refused ==");
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `liaison`: one binary for the node, its operators and its demo.
 
+mod agreement_cmd;
 mod client;
 mod demo;
 mod home;
@@ -105,6 +106,12 @@ enum Command {
         #[command(subcommand)]
         cmd: ShareCmd,
     },
+    /// Negotiate sharing agreements with peers (through the running node):
+    /// nothing flows between two nodes without one signed by both.
+    Agreement {
+        #[command(subcommand)]
+        cmd: AgreementCmd,
+    },
     /// Bundles this node received and accepted (through the running node);
     /// without a subcommand, list them.
     Inbox {
@@ -166,11 +173,46 @@ enum ShareCmd {
         /// Content kind; detected from the content when omitted.
         #[arg(long)]
         kind: Option<Kind>,
-        /// The content to share (STIX 2.1 bundle, CSAF 2.0 advisory or text note).
+        /// Named individuals at the recipients it is for (required for
+        /// TLP:RED); comma-separated or repeated.
+        #[arg(long = "individual", value_name = "NAME", value_delimiter = ',')]
+        individuals: Vec<String>,
+        /// The content to share (STIX 2.1 bundle, CSAF 2.0 advisory, text
+        /// note or log excerpt).
         file: PathBuf,
         /// Print the API's JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// What `share create` would do with the same arguments, per recipient:
+    /// the policy decision with every reason, and what redaction removes.
+    /// Nothing is stored or sent.
+    Preview {
+        /// TLP 2.0 label (clear, green, amber, amber+strict, red).
+        #[arg(long)]
+        tlp: Tlp,
+        /// Recipients: local peer names or node ids.
+        #[arg(
+            long = "to",
+            value_name = "PEER",
+            required = true,
+            value_delimiter = ','
+        )]
+        to: Vec<String>,
+        /// Content kind; detected from the content when omitted.
+        #[arg(long)]
+        kind: Option<Kind>,
+        /// Named individuals (TLP:RED).
+        #[arg(long = "individual", value_name = "NAME", value_delimiter = ',')]
+        individuals: Vec<String>,
+        /// The content.
+        file: PathBuf,
+        /// Print the API's JSON.
+        #[arg(long, conflicts_with = "content")]
+        json: bool,
+        /// Print only the content that would be sealed.
+        #[arg(long)]
+        content: bool,
     },
     /// List outbound shares, newest first.
     List {
@@ -190,6 +232,69 @@ enum ShareCmd {
 }
 
 #[derive(Debug, Subcommand)]
+enum AgreementCmd {
+    /// Sign an agreement (TOML, written from this node's point of view: see
+    /// config/agreement.example.toml) and send it to a peer to countersign.
+    /// Without `id` in the file, it is a new version of the agreement
+    /// already held with that peer (or a new agreement).
+    Propose {
+        /// The peer: local name or node id.
+        #[arg(long)]
+        peer: String,
+        /// The agreement file (TOML).
+        file: PathBuf,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List agreements (every version) and where they stand.
+    List {
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an agreement's versions, both directions in plain words.
+    Show {
+        /// Agreement id.
+        id: String,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Countersign the peer's proposal: it comes into force on both nodes.
+    Sign {
+        /// Agreement id.
+        id: String,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decline the peer's proposal (the peer is told, with the reason).
+    Decline {
+        /// Agreement id.
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an agreement: nothing flows under it any more, on either side
+    /// (the peer is told, with the reason, as soon as it is reachable).
+    Revoke {
+        /// Agreement id.
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum InboxCmd {
     /// List received bundles (the same as `inbox` alone).
     List {
@@ -199,6 +304,24 @@ enum InboxCmd {
     },
     /// Deliveries this node refused (negative receipts), with the reason.
     Rejected {
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-share a received TLP:CLEAR or TLP:GREEN bundle, unchanged and with
+    /// the originator's signature inside, where the originator's agreement
+    /// allows it (AMBER, AMBER+STRICT and RED never go further).
+    Forward {
+        /// Bundle id.
+        id: String,
+        /// New recipients: local peer names or node ids.
+        #[arg(
+            long = "to",
+            value_name = "PEER",
+            required = true,
+            value_delimiter = ','
+        )]
+        to: Vec<String>,
         /// Print the API's JSON.
         #[arg(long)]
         json: bool,
@@ -252,16 +375,45 @@ fn main() -> ExitCode {
                 tlp,
                 to,
                 kind,
+                individuals,
                 file,
                 json,
-            } => remote::share_create(&c, tlp, &to, kind, &file, json),
+            } => remote::share_request(tlp, &to, kind, &individuals, &file)
+                .and_then(|r| remote::share_create(&c, &r, json)),
+            ShareCmd::Preview {
+                tlp,
+                to,
+                kind,
+                individuals,
+                file,
+                json,
+                content,
+            } => remote::share_request(tlp, &to, kind, &individuals, &file)
+                .and_then(|r| remote::share_preview(&c, &r, json, content)),
             ShareCmd::List { json } => remote::share_list(&c, json),
             ShareCmd::Show { id, json } => remote::share_show(&c, &id, json),
+        }),
+        Command::Agreement { cmd } => remote::connect(&home, token).and_then(|c| match cmd {
+            AgreementCmd::Propose { peer, file, json } => {
+                agreement_cmd::propose(&c, &peer, &file, json)
+            }
+            AgreementCmd::List { json } => agreement_cmd::list(&c, json),
+            AgreementCmd::Show { id, json } => agreement_cmd::show(&c, &id, json),
+            AgreementCmd::Sign { id, json } => agreement_cmd::decide(&c, &id, "sign", "", json),
+            AgreementCmd::Decline { id, reason, json } => {
+                agreement_cmd::decide(&c, &id, "decline", &reason, json)
+            }
+            AgreementCmd::Revoke { id, reason, json } => {
+                agreement_cmd::decide(&c, &id, "revoke", &reason, json)
+            }
         }),
         Command::Inbox { cmd, json } => remote::connect(&home, token).and_then(|c| match cmd {
             None => remote::inbox_list(&c, json),
             Some(InboxCmd::List { json: j }) => remote::inbox_list(&c, json || j),
             Some(InboxCmd::Rejected { json: j }) => remote::inbox_rejected(&c, json || j),
+            Some(InboxCmd::Forward { id, to, json: j }) => {
+                remote::inbox_forward(&c, &id, &to, json || j)
+            }
             Some(InboxCmd::Show {
                 id,
                 json: j,

@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, Utc};
 use liaison_api::views::{
     AddPeerRequest, CreateShareRequest, DeliveryView, InboxDetail, InboxView, PeerView,
-    ReceiptView, RejectionView, ShareView,
+    PreviewView, ReceiptView, RejectionView, ShareView,
 };
 use liaison_core::dsse::Envelope;
 use liaison_core::identity::NodeId;
@@ -100,16 +100,15 @@ pub fn peer_remove(client: &Client, peer: &str) -> Result<()> {
     emit(&format!("removed peer {peer}\n"))
 }
 
-/// `share create`: validate, sign and encrypt on the node, and queue one
-/// delivery per recipient.
-pub fn share_create(
-    client: &Client,
+/// What `share create` and `share preview` send: the file read and its kind
+/// detected here, so that messages name the file.
+pub fn share_request(
     tlp: Tlp,
     to: &[String],
     kind: Option<Kind>,
+    individuals: &[String],
     file: &Path,
-    json: bool,
-) -> Result<()> {
+) -> Result<CreateShareRequest> {
     let to: Vec<String> = to
         .iter()
         .map(|t| t.trim())
@@ -120,12 +119,11 @@ pub fn share_create(
         bail!("--to must name at least one peer");
     }
     let bytes = fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    // Detect here, like `seal`, so that the message names the file.
     let kind = match kind {
         Some(k) => k,
         None => content::detect(&bytes).ok_or_else(|| {
             anyhow!(
-                "cannot tell what {} holds; pass --kind stix|csaf|note",
+                "cannot tell what {} holds; pass --kind stix|csaf|note|log",
                 file.display()
             )
         })?,
@@ -136,14 +134,20 @@ pub fn share_create(
         Ok(text) => (Some(text), None),
         Err(e) => (None, Some(data_encoding::BASE64.encode(e.as_bytes()))),
     };
-    let request = CreateShareRequest {
+    Ok(CreateShareRequest {
         tlp: tlp.to_string(),
         to,
         kind: Some(kind.to_string()),
         content: text,
         content_base64: b64,
-    };
-    let answer: Value = client.post_json("/api/shares", &request)?;
+        individuals: individuals.to_vec(),
+    })
+}
+
+/// `share create`: run policy on the node; then sign and encrypt there and
+/// queue one delivery per recipient, or hold the share for approval.
+pub fn share_create(client: &Client, request: &CreateShareRequest, json: bool) -> Result<()> {
+    let answer: Value = client.post_json("/api/shares", request)?;
     if json {
         return emit(&pretty(&answer)?);
     }
@@ -151,7 +155,15 @@ pub fn share_create(
     let mut out = format!("share: {}\n", share.id);
     out += &format!("tlp:       {}\n", share.tlp);
     out += &format!("kind:      {} ({} bytes)\n", share.kind, share.size);
+    if share.state == "awaiting_approval" {
+        out += &format!(
+            "state:     awaiting approval: {} distinct approval(s) needed before it is sealed\n",
+            share.approvals_required
+        );
+        return emit(&out);
+    }
     out += &format!("manifest:  sha256:{}\n", share.manifest_sha256);
+    out += &redaction_lines(share.policy.as_ref());
     let rows = share
         .deliveries
         .iter()
@@ -162,6 +174,122 @@ pub fn share_create(
         "follow the receipts with `liaison share show {}`\n",
         share.id
     );
+    emit(&out)
+}
+
+/// `share preview`: what `share create` would send, and what it removes,
+/// per recipient; nothing is stored.
+pub fn share_preview(
+    client: &Client,
+    request: &CreateShareRequest,
+    json: bool,
+    content: bool,
+) -> Result<()> {
+    let answer: Value = client.post_json("/api/shares/preview", request)?;
+    let p: PreviewView = decode("/api/shares/preview", answer.clone())?;
+    if content {
+        return emit(p.content.as_deref().unwrap_or_default());
+    }
+    if json {
+        return emit(&pretty(&answer)?);
+    }
+    let mut out = format!("decision: {}\n", decision_words(&p.decision));
+    for r in &p.recipients {
+        out += &format!(
+            "recipient {}: {}\n",
+            r["name"].as_str().unwrap_or("?"),
+            decision_words(&r["decision"])
+        );
+        match r["agreement"].as_object() {
+            Some(a) => {
+                out += &format!(
+                    "  agreement: {} v{}\n",
+                    a.get("id").and_then(Value::as_str).unwrap_or("?"),
+                    a.get("version").and_then(Value::as_u64).unwrap_or(0)
+                )
+            }
+            None => out += "  agreement: none in force\n",
+        }
+        for reason in r["decision"]["reasons"].as_array().into_iter().flatten() {
+            out += &format!("  - {}\n", reason["message"].as_str().unwrap_or("?"));
+        }
+        let removals = r["removals"].as_array().cloned().unwrap_or_default();
+        if removals.is_empty() {
+            out += "  its agreement removes nothing from this content\n";
+        }
+        for m in &removals {
+            out += &format!("  {}\n", removal_words(m));
+        }
+    }
+    out += &format!(
+        "content to send: {} bytes, sha256:{}{}\n",
+        p.size,
+        p.sha256,
+        if p.removals.is_empty() {
+            " (unchanged)"
+        } else {
+            " (redacted; `--content` prints it)"
+        }
+    );
+    emit(&out)
+}
+
+/// "allow", "needs N approval(s)" or "deny (N reasons)".
+fn decision_words(d: &Value) -> String {
+    match d["decision"].as_str() {
+        Some("allow") => "allow".into(),
+        Some("needs_approval") => format!(
+            "needs {} approval(s) before release",
+            d["approvals"].as_u64().unwrap_or(0)
+        ),
+        Some("deny") => {
+            let reasons = d["reasons"].as_array().map_or(0, Vec::len);
+            format!("deny ({reasons} reason(s))")
+        }
+        _ => "?".into(),
+    }
+}
+
+fn removal_words(m: &Value) -> String {
+    format!(
+        "{} {} × {} (rule {})",
+        m["action"].as_str().unwrap_or("?"),
+        m["count"].as_u64().unwrap_or(0),
+        m["target"].as_str().unwrap_or("?"),
+        m["rule"].as_str().unwrap_or("?"),
+    )
+}
+
+/// One line per redaction in a stored plan, or nothing.
+fn redaction_lines(policy: Option<&Value>) -> String {
+    let Some(list) = policy.and_then(|p| p["redacted"].as_array()) else {
+        return String::new();
+    };
+    list.iter()
+        .map(|m| format!("redacted:  {}\n", removal_words(m)))
+        .collect()
+}
+
+/// `inbox forward ID --to PEER`: re-share a received CLEAR/GREEN bundle.
+pub fn inbox_forward(client: &Client, id: &str, to: &[String], json: bool) -> Result<()> {
+    let id = non_empty(id, "ID")?;
+    let path = format!("/api/inbox/{}/forward", path_segment(id));
+    let answer: Value = client.post_json(&path, &serde_json::json!({ "to": to }))?;
+    if json {
+        return emit(&pretty(&answer)?);
+    }
+    let share: ShareView = decode(&path, answer)?;
+    let mut out = format!("share: {}\n", share.id);
+    out += &format!(
+        "re-shares: {id} ({}, unchanged, originator's signature inside)\n",
+        share.tlp
+    );
+    let rows = share
+        .deliveries
+        .iter()
+        .map(|d| vec![recipient_name(d), d.state.clone(), d.peer.clone()])
+        .collect::<Vec<_>>();
+    out += &table(&["RECIPIENT", "STATE", "NODE ID"], &rows);
     emit(&out)
 }
 
@@ -212,7 +340,15 @@ pub fn share_show(client: &Client, id: &str, json: bool) -> Result<()> {
     out += &format!("created:   {} by {}\n", when(&s.created_at), s.created_by);
     out += &format!("tlp:       {}\n", s.tlp);
     out += &format!("kind:      {} ({} bytes)\n", s.kind, s.size);
-    out += &format!("manifest:  sha256:{}\n", s.manifest_sha256);
+    if s.state == "awaiting_approval" {
+        out += &format!(
+            "state:     awaiting approval ({} distinct approval(s) needed); not sealed yet\n",
+            s.approvals_required
+        );
+    } else {
+        out += &format!("manifest:  sha256:{}\n", s.manifest_sha256);
+    }
+    out += &redaction_lines(s.policy.as_ref());
     out += &format!("delivery:  {}\n", delivery_counts(&s.deliveries));
     for d in &s.deliveries {
         out += &format!("recipient {}\n", recipient_name(d));
@@ -432,11 +568,11 @@ fn fingerprint(node_id: &str) -> String {
 }
 
 /// RFC 3339 to the second, in UTC.
-fn when(t: &DateTime<Utc>) -> String {
+pub(crate) fn when(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-fn non_empty<'a>(value: &'a str, what: &str) -> Result<&'a str> {
+pub(crate) fn non_empty<'a>(value: &'a str, what: &str) -> Result<&'a str> {
     let v = value.trim();
     if v.is_empty() {
         bail!("{what} must not be empty");
@@ -444,7 +580,7 @@ fn non_empty<'a>(value: &'a str, what: &str) -> Result<&'a str> {
     Ok(v)
 }
 
-fn decode<T: DeserializeOwned>(path: &str, v: Value) -> Result<T> {
+pub(crate) fn decode<T: DeserializeOwned>(path: &str, v: Value) -> Result<T> {
     serde_json::from_value(v).map_err(|e| {
         anyhow!(ClientError::Decode {
             path: path.to_string(),
@@ -453,12 +589,12 @@ fn decode<T: DeserializeOwned>(path: &str, v: Value) -> Result<T> {
     })
 }
 
-fn pretty(v: &Value) -> Result<String> {
+pub(crate) fn pretty(v: &Value) -> Result<String> {
     Ok(serde_json::to_string_pretty(v)? + "\n")
 }
 
 /// Left-aligned columns, two spaces apart; the last column is not padded.
-fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -488,12 +624,12 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn emit(text: &str) -> Result<()> {
+pub(crate) fn emit(text: &str) -> Result<()> {
     emit_bytes(text.as_bytes())
 }
 
 /// Write to stdout; a reader that went away (`| head`) is not an error.
-fn emit_bytes(bytes: &[u8]) -> Result<()> {
+pub(crate) fn emit_bytes(bytes: &[u8]) -> Result<()> {
     let mut out = io::stdout().lock();
     match out.write_all(bytes).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),

@@ -97,6 +97,12 @@ impl NodeHooks for DaemonHooks {
         }
     }
 
+    fn messages_queued(&self) {
+        if let Some(node) = self.node.get() {
+            node.wake_messages();
+        }
+    }
+
     fn peers_changed(&self, removed: Option<NodeId>) {
         if let Some(node) = self.node.get() {
             if let Err(e) = node.reload_peers(removed) {
