@@ -46,6 +46,10 @@ pub mod kinds {
     pub const AGREEMENT_DECLINED: &str = "agreement.declined";
     /// An agreement was revoked (by either side).
     pub const AGREEMENT_REVOKED: &str = "agreement.revoked";
+    /// An approver approved the release of a share (not its drafter).
+    pub const SHARE_APPROVED: &str = "share.approved";
+    /// An approver rejected the release of a share (final).
+    pub const SHARE_REJECTED: &str = "share.rejected";
     /// A share passed policy but waits for release approvals (not sealed).
     pub const SHARE_AWAITING_APPROVAL: &str = "share.awaiting_approval";
 }

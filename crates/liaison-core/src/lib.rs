@@ -19,19 +19,26 @@
 //! | [`content`] | STIX 2.1 / CSAF 2.0 validation and the TLP they carry |
 //! | [`receipt`] | signed delivery receipts |
 //! | [`ledger`] | ledger entries and their RFC 9162 leaf hashes |
+//! | [`merkle`] | RFC 9162 Merkle tree heads, inclusion and consistency proofs |
+//! | [`checkpoint`] | signed ledger checkpoints (C2SP tlog-checkpoint, signed note) |
+//! | [`evidence`] | signed evidence archives for auditors, verified offline |
 //! | [`wire`] | node-to-node frames, sans IO |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod agreement;
+pub mod audit;
+pub mod checkpoint;
 pub mod content;
 pub mod dsse;
 pub mod envelope;
+pub mod evidence;
 pub mod forward;
 pub mod identity;
 pub mod ledger;
 pub mod manifest;
+pub mod merkle;
 pub mod policy;
 pub mod receipt;
 pub mod redact;

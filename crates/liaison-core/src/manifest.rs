@@ -107,6 +107,9 @@ pub struct AgreementRef {
 pub struct Approval {
     /// The approving user's id on the sender's node.
     pub approver: String,
+    /// The approving user's name on the sender's node.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
     /// When the approval was given.
     pub at: DateTime<Utc>,
     /// SHA-256 (hex) of the ledgered decision entry.
