@@ -48,17 +48,26 @@ mod store;
 
 pub use error::StoreError;
 pub use model::{
-    AgreementRecord, AgreementState, DeliveryRecord, DeliveryState, DueDelivery, Event,
-    InboxRecord, LedgerRow, MessageRecord, MessageState, NewDelivery, NewInbound, NewMessage,
-    NewRejection, NewShare, ParseAgreementStateError, ParseDeliveryStateError, ParseRoleError,
-    ParseShareStateError, PeerRecord, RejectionRecord, Role, ShareRecord, ShareState,
-    StoredReceipt, User,
+    AgreementRecord, AgreementState, ApprovalDecision, ApprovalRecord, CheckpointRecord,
+    DeliveryRecord, DeliveryState, DueDelivery, Event, InboxRecord, LedgerRow, MessageRecord,
+    MessageState, NewDelivery, NewInbound, NewMessage, NewRejection, NewShare,
+    ParseAgreementStateError, ParseDeliveryStateError, ParseRoleError, ParseShareStateError,
+    PeerRecord, RejectionRecord, Role, ShareRecord, ShareState, StoredReceipt, User,
 };
 pub use sqlite::SqliteStore;
 pub use store::{Result, Store};
 
 use data_encoding::HEXLOWER;
 use sha2::{Digest, Sha256};
+
+/// A fresh API token: 256 random bits, lowercase hex. Shown once to the
+/// person it is for; only its [`token_hash`] is stored.
+pub fn new_token() -> std::result::Result<zeroize::Zeroizing<String>, StoreError> {
+    let mut raw = zeroize::Zeroizing::new([0u8; 32]);
+    getrandom::getrandom(raw.as_mut())
+        .map_err(|e| StoreError::Db(format!("the system random source failed: {e}")))?;
+    Ok(zeroize::Zeroizing::new(HEXLOWER.encode(raw.as_ref())))
+}
 
 /// The value stored for an API bearer token: lowercase hex SHA-256.
 ///

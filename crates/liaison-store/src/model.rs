@@ -166,14 +166,29 @@ pub enum ShareState {
     Released,
     /// Waiting for release approvals; not sealed yet.
     AwaitingApproval,
+    /// An approver rejected it (final; never sealed).
+    Rejected,
+    /// Approved, but policy refused it at release (e.g. the agreement was
+    /// revoked meanwhile); final, never sealed.
+    Refused,
 }
 
 impl ShareState {
+    /// Every state.
+    pub const ALL: [ShareState; 4] = [
+        ShareState::Released,
+        ShareState::AwaitingApproval,
+        ShareState::Rejected,
+        ShareState::Refused,
+    ];
+
     /// The snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {
             ShareState::Released => "released",
             ShareState::AwaitingApproval => "awaiting_approval",
+            ShareState::Rejected => "rejected",
+            ShareState::Refused => "refused",
         }
     }
 }
@@ -186,14 +201,14 @@ impl fmt::Display for ShareState {
 
 /// A string that is not a share state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a share state: expected released or awaiting_approval")]
+#[error("`{0}` is not a share state: expected released, awaiting_approval, rejected or refused")]
 pub struct ParseShareStateError(pub String);
 
 impl FromStr for ShareState {
     type Err = ParseShareStateError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [ShareState::Released, ShareState::AwaitingApproval]
+        ShareState::ALL
             .into_iter()
             .find(|x| x.as_str() == s)
             .ok_or_else(|| ParseShareStateError(s.to_string()))
@@ -587,4 +602,70 @@ pub struct MessageRecord {
     pub created_at: DateTime<Utc>,
     /// When the peer acknowledged or refused it.
     pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// A release decision by one user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalDecision {
+    /// Approve the release.
+    Approve,
+    /// Reject it (ends the share).
+    Reject,
+}
+
+impl ApprovalDecision {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalDecision::Approve => "approve",
+            ApprovalDecision::Reject => "reject",
+        }
+    }
+}
+
+impl FromStr for ApprovalDecision {
+    type Err = ParseDeliveryStateError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "approve" => Ok(ApprovalDecision::Approve),
+            "reject" => Ok(ApprovalDecision::Reject),
+            other => Err(ParseDeliveryStateError(other.to_string())),
+        }
+    }
+}
+
+/// One recorded release decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRecord {
+    /// The share decided on.
+    pub share_id: Uuid,
+    /// The deciding user's id.
+    pub approver: String,
+    /// Their login name.
+    pub approver_name: String,
+    /// Approve or reject.
+    pub decision: ApprovalDecision,
+    /// Their comment.
+    pub comment: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The ledger entry that records it.
+    pub ledger_seq: u64,
+    /// SHA-256 (hex) of that entry's canonical bytes.
+    pub decision_sha256: String,
+}
+
+/// A signed ledger checkpoint, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRecord {
+    /// Tree size it commits to.
+    pub size: u64,
+    /// RFC 9162 root hash at that size.
+    pub root_hash: [u8; 32],
+    /// The signed note (C2SP tlog-checkpoint).
+    pub note: String,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
 }

@@ -6,9 +6,9 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::model::{
-    AgreementRecord, DueDelivery, Event, InboxRecord, LedgerRow, MessageRecord, NewInbound,
-    NewMessage, NewRejection, NewShare, PeerRecord, RejectionRecord, Role, ShareRecord,
-    StoredReceipt, User,
+    AgreementRecord, ApprovalDecision, ApprovalRecord, CheckpointRecord, DueDelivery, Event,
+    InboxRecord, LedgerRow, MessageRecord, NewInbound, NewMessage, NewRejection, NewShare,
+    PeerRecord, RejectionRecord, Role, ShareRecord, ShareState, StoredReceipt, User,
 };
 
 /// The store's result type.
@@ -73,6 +73,53 @@ pub trait Store: Send + Sync {
 
     /// Up to `limit` shares, newest first, with their deliveries.
     fn shares(&self, limit: u32) -> Result<Vec<ShareRecord>>;
+
+    /// Up to `limit` shares in `state`, newest first.
+    fn shares_in_state(&self, state: ShareState, limit: u32) -> Result<Vec<ShareRecord>>;
+
+    /// The content stored with a share: as drafted while it awaits
+    /// approval, as sent once released.
+    fn share_content(&self, id: Uuid) -> Result<Option<Vec<u8>>>;
+
+    /// Record `user`'s decision on a share awaiting approval with `event`,
+    /// in one transaction; the SHA-256 of the event's ledger entry is kept
+    /// as `decision_sha256`. A rejection ends the share (`rejected`).
+    /// [`StoreError::Conflict`] if the user already decided on it (a second
+    /// decision never counts) or it is not awaiting approval;
+    /// [`StoreError::NotFound`] if there is no such share.
+    fn decide_share(
+        &self,
+        share_id: Uuid,
+        user: &User,
+        decision: ApprovalDecision,
+        comment: &str,
+        event: &Event,
+    ) -> Result<ApprovalRecord>;
+
+    /// Every decision on a share, in order.
+    fn approvals(&self, share_id: Uuid) -> Result<Vec<ApprovalRecord>>;
+
+    /// Seal an approved share (`share.id` awaiting approval): its manifest,
+    /// envelope and content as sent, state released, its outbox rows and
+    /// `event`, in one transaction.
+    fn release_share(&self, share: &NewShare, event: &Event) -> Result<()>;
+
+    /// End a share awaiting approval as `refused` (policy refused it at
+    /// release), with `event`.
+    fn refuse_share(&self, id: Uuid, event: &Event) -> Result<()>;
+
+    /// Store a signed ledger checkpoint (no ledger entry: it is about the
+    /// ledger). [`StoreError::Conflict`] if one at that size exists.
+    fn add_checkpoint(&self, checkpoint: &CheckpointRecord) -> Result<()>;
+
+    /// Every checkpoint, smallest first.
+    fn checkpoints(&self) -> Result<Vec<CheckpointRecord>>;
+
+    /// The largest checkpoint, if any.
+    fn latest_checkpoint(&self) -> Result<Option<CheckpointRecord>>;
+
+    /// Up to `limit` stored leaf hashes from sequence number `from` on.
+    fn leaf_hashes(&self, from: u64, limit: u32) -> Result<Vec<[u8; 32]>>;
 
     /// One share with its deliveries.
     fn share(&self, id: Uuid) -> Result<Option<ShareRecord>>;
@@ -144,6 +191,11 @@ pub trait Store: Send + Sync {
     /// The exact signed manifest bytes and the DSSE envelope (JSON) of an
     /// inbox bundle, as received (what a re-share carries).
     fn inbox_signed(&self, bundle_id: Uuid) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
+
+    /// The exact signed manifest bytes and the DSSE envelope (JSON) of an
+    /// outbound share, as sealed and sent (both empty while it awaits
+    /// approval, or if it never was sealed). For evidence exports.
+    fn share_signed(&self, id: Uuid) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
 
     /// How many bundles the inbox holds.
     fn inbox_len(&self) -> Result<u64>;

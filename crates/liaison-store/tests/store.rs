@@ -723,7 +723,7 @@ fn data_survives_reopening_the_file() {
     let version: u32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 #[test]
@@ -738,7 +738,8 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
     // share states, policy or the message outbox.
     let conn = raw(&path);
     conn.execute_batch(
-        "DROP TABLE agreements; DROP TABLE messages_out;
+        "DROP TABLE approvals; DROP TABLE checkpoints;
+         DROP TABLE agreements; DROP TABLE messages_out;
          ALTER TABLE shares DROP COLUMN policy;
          ALTER TABLE shares DROP COLUMN approvals_required;
          ALTER TABLE shares DROP COLUMN state;
@@ -756,7 +757,7 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
     let version: u32 = raw(&path)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 #[cfg(unix)]

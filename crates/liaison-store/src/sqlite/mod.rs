@@ -1,7 +1,10 @@
 //! The SQLite implementation of [`Store`].
 
 mod agreements;
+mod approvals;
+mod checkpoints;
 mod codec;
+mod evidence;
 mod inbox;
 mod ledger;
 mod messages;
@@ -19,9 +22,9 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use uuid::Uuid;
 
 use crate::model::{
-    AgreementRecord, DueDelivery, Event, InboxRecord, LedgerRow, MessageRecord, NewInbound,
-    NewMessage, NewRejection, NewShare, PeerRecord, RejectionRecord, Role, ShareRecord,
-    StoredReceipt, User,
+    AgreementRecord, ApprovalDecision, ApprovalRecord, CheckpointRecord, DueDelivery, Event,
+    InboxRecord, LedgerRow, MessageRecord, NewInbound, NewMessage, NewRejection, NewShare,
+    PeerRecord, RejectionRecord, Role, ShareRecord, ShareState, StoredReceipt, User,
 };
 use crate::store::{Result, Store};
 
@@ -153,6 +156,53 @@ impl Store for SqliteStore {
         self.snapshot(|tx| outbox::list(tx, limit))
     }
 
+    fn shares_in_state(&self, state: ShareState, limit: u32) -> Result<Vec<ShareRecord>> {
+        self.snapshot(|tx| outbox::in_state(tx, state, limit))
+    }
+
+    fn share_content(&self, id: Uuid) -> Result<Option<Vec<u8>>> {
+        self.read(|c| approvals::content(c, id))
+    }
+
+    fn decide_share(
+        &self,
+        share_id: Uuid,
+        user: &User,
+        decision: ApprovalDecision,
+        comment: &str,
+        event: &Event,
+    ) -> Result<ApprovalRecord> {
+        self.write(|tx| approvals::decide(tx, share_id, user, decision, comment, event))
+    }
+
+    fn approvals(&self, share_id: Uuid) -> Result<Vec<ApprovalRecord>> {
+        self.read(|c| approvals::list(c, share_id))
+    }
+
+    fn release_share(&self, share: &NewShare, event: &Event) -> Result<()> {
+        self.write(|tx| approvals::release(tx, share, event))
+    }
+
+    fn refuse_share(&self, id: Uuid, event: &Event) -> Result<()> {
+        self.write(|tx| approvals::refuse(tx, id, event))
+    }
+
+    fn add_checkpoint(&self, checkpoint: &CheckpointRecord) -> Result<()> {
+        self.write(|tx| checkpoints::add(tx, checkpoint))
+    }
+
+    fn checkpoints(&self) -> Result<Vec<CheckpointRecord>> {
+        self.read(checkpoints::list)
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<CheckpointRecord>> {
+        self.read(checkpoints::latest)
+    }
+
+    fn leaf_hashes(&self, from: u64, limit: u32) -> Result<Vec<[u8; 32]>> {
+        self.read(|c| checkpoints::leaves(c, from, limit))
+    }
+
     fn share(&self, id: Uuid) -> Result<Option<ShareRecord>> {
         self.snapshot(|tx| outbox::get(tx, id))
     }
@@ -271,6 +321,10 @@ impl Store for SqliteStore {
 
     fn inbox_signed(&self, bundle_id: Uuid) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         self.read(|c| inbox::signed(c, bundle_id))
+    }
+
+    fn share_signed(&self, id: Uuid) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        self.read(|c| evidence::share_signed(c, id))
     }
 
     fn inbox_len(&self) -> Result<u64> {

@@ -51,11 +51,23 @@ pub(crate) fn create(conn: &Connection, share: &NewShare, event: &Event) -> Resu
         share.policy.as_ref().map(|p| p.to_string()),
     ])
     .map_err(|e| conflict_as(e, || format!("share {id} already exists")))?;
+    insert_deliveries(conn, &id, &share.deliveries)?;
+    ledger::append(conn, event)?;
+    Ok(())
+}
+
+/// One pending outbox row per delivery of share `id`, due now.
+pub(crate) fn insert_deliveries(
+    conn: &Connection,
+    id: &str,
+    deliveries: &[crate::model::NewDelivery],
+) -> Result<()> {
+    let at = ts(now());
     let mut insert = conn.prepare_cached(
         "INSERT INTO outbox (share_id, peer, envelope, envelope_sha256, next_attempt_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    for d in &share.deliveries {
+    for d in deliveries {
         insert
             .execute(params![
                 id,
@@ -66,8 +78,25 @@ pub(crate) fn create(conn: &Connection, share: &NewShare, event: &Event) -> Resu
             ])
             .map_err(|e| conflict_as(e, || format!("share {id} lists peer {} twice", d.peer)))?;
     }
-    ledger::append(conn, event)?;
     Ok(())
+}
+
+/// Shares in `state`, newest first, with deliveries.
+pub(crate) fn in_state(
+    conn: &Connection,
+    state: crate::model::ShareState,
+    limit: u32,
+) -> Result<Vec<ShareRecord>> {
+    let shares = all(
+        conn,
+        &format!("{SELECT_SHARE} WHERE state = ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2"),
+        params![state.as_str(), limit],
+        share_row,
+    )?;
+    shares
+        .into_iter()
+        .map(|s| with_deliveries(conn, s))
+        .collect()
 }
 
 /// Up to `limit` shares, newest first, with deliveries.

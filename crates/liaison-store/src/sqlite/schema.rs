@@ -16,6 +16,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
         3,
         include_str!("../../migrations/0003_policy_and_messages.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/0004_approvals_and_checkpoints.sql"),
+    ),
 ];
 
 /// How long a writer waits for another connection's lock before failing.
