@@ -10,6 +10,7 @@
 //! | [`directory`] | the pinned peers: live pin set and verified cards |
 //! | [`receiver`] | answering deliveries (open, decide, store, sign a receipt) and pings |
 //! | [`delivery`] | the delivery worker: outbox, retries with backoff, receipts |
+//! | [`checkpointer`] | signed ledger checkpoints every N entries or T seconds, and on shutdown |
 //! | [`agreements`] | the peer side of agreement negotiation (proposals, countersignatures, notices) |
 //! | `messages` | the message worker: signed messages to peers, store and forward |
 //! | [`node`] | endpoint + receiver + worker over one store |
@@ -18,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod agreements;
+pub mod checkpointer;
 pub mod delivery;
 pub mod directory;
 mod messages;
@@ -27,6 +29,7 @@ pub mod tls;
 pub mod transport;
 
 pub use agreements::AgreementDesk;
+pub use checkpointer::CheckpointConfig;
 pub use delivery::{DeliveryConfig, DeliveryWorker};
 pub use directory::PeerDirectory;
 pub use node::{Node, NodeConfig};

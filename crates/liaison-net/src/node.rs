@@ -14,6 +14,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::agreements::AgreementDesk;
+use crate::checkpointer::{CheckpointConfig, Checkpointer};
 use crate::delivery::{DeliveryConfig, DeliveryWorker};
 use crate::directory::PeerDirectory;
 use crate::messages::MessageWorker;
@@ -34,6 +35,8 @@ pub struct NodeConfig {
     /// What answers `Message` frames; by default an [`AgreementDesk`]
     /// over the node's store.
     pub messages: Option<Arc<dyn MessageHandler>>,
+    /// When to sign ledger checkpoints.
+    pub checkpoints: CheckpointConfig,
 }
 
 impl NodeConfig {
@@ -45,6 +48,7 @@ impl NodeConfig {
             open: OpenLimits::default(),
             delivery: DeliveryConfig::default(),
             messages: None,
+            checkpoints: CheckpointConfig::default(),
         }
     }
 }
@@ -57,8 +61,11 @@ pub struct Node {
     wake: Arc<Notify>,
     wake_messages: Arc<Notify>,
     stop: watch::Sender<bool>,
+    /// Stops the checkpointer, last, once nothing appends any more.
+    stop_checkpoints: watch::Sender<bool>,
     worker: std::sync::Mutex<Option<JoinHandle<()>>>,
     message_worker: std::sync::Mutex<Option<JoinHandle<()>>>,
+    checkpointer: std::sync::Mutex<Option<JoinHandle<()>>>,
     timeout: std::time::Duration,
 }
 
@@ -96,6 +103,7 @@ impl Node {
         )?;
         let wake = Arc::new(Notify::new());
         let (stop, stopped) = watch::channel(false);
+        let (stop_checkpoints, checkpoints_stopped) = watch::channel(false);
         let timeout = config.delivery.request_timeout;
         let wake_messages = Arc::new(Notify::new());
         let messages = MessageWorker {
@@ -106,6 +114,14 @@ impl Node {
             config: config.delivery.clone(),
         };
         let message_worker = tokio::spawn(messages.run(stopped.clone()));
+        let checkpointer = tokio::spawn(
+            Checkpointer {
+                store: store.clone(),
+                keys: keys.clone(),
+                config: config.checkpoints.clone(),
+            }
+            .run(checkpoints_stopped),
+        );
         let worker = DeliveryWorker::new(
             store.clone(),
             endpoint.clone(),
@@ -121,8 +137,10 @@ impl Node {
             wake,
             wake_messages,
             stop,
+            stop_checkpoints,
             worker: std::sync::Mutex::new(Some(worker)),
             message_worker: std::sync::Mutex::new(Some(message_worker)),
+            checkpointer: std::sync::Mutex::new(Some(checkpointer)),
             timeout,
         })
     }
@@ -221,7 +239,8 @@ impl Node {
 
     /// Stop: the worker starts no new attempts and finishes those in flight
     /// (each bounded by its timeout; unfinished ones stay in the outbox),
-    /// then the endpoint lets requests being served finish and closes.
+    /// then the endpoint lets requests being served finish and closes, and
+    /// a last checkpoint is signed.
     /// Later calls return at once.
     pub async fn shutdown(&self) {
         self.stop.send_replace(true);
@@ -246,5 +265,19 @@ impl Node {
             tracing::error!(error = %e, "message worker failed");
         }
         self.endpoint.shutdown().await;
+        // Last: every entry of this run (the final deliveries and requests
+        // served included) is covered by a signed checkpoint.
+        self.stop_checkpoints.send_replace(true);
+        let checkpointer = self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(Err(e)) = match checkpointer {
+            Some(c) => Some(c.await),
+            None => None,
+        } {
+            tracing::error!(error = %e, "checkpointer failed");
+        }
     }
 }

@@ -142,6 +142,12 @@ impl Receiver {
                         "manifest_sha256": manifest_sha256,
                         "envelope_sha256": envelope_sha256,
                         "size": m.content.size,
+                        "agreement": m.recipient(&self.keys.node_id()).and_then(|r| r.agreement.clone()),
+                        "approvals": m.approvals,
+                        "forwarded_from": m.forwarded_from.as_ref().map(|f| json!({
+                            "bundle_id": f.bundle_id,
+                            "manifest_sha256": f.manifest_sha256,
+                        })),
                     }),
                 };
                 let item = NewInbound {
