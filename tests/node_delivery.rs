@@ -262,5 +262,14 @@ fn demo_negotiates_refuses_redacts_delivers_and_exits_zero() {
     );
     assert!(text.contains("indicator: ["), "{text}");
     assert!(text.contains("refused the unpinned node"), "{text}");
+    // The release waited for the legal approver, not the analyst.
+    assert!(text.contains("waits: awaiting_approval"), "{text}");
+    assert!(text.contains("ana cannot approve it"), "{text}");
+    assert!(text.contains("lena approved: released"), "{text}");
+    assert!(
+        text.contains("released with the approval of lena"),
+        "{text}"
+    );
+    assert!(text.contains("ledger verified:"), "{text}");
     assert!(text.contains("demo complete"), "{text}");
 }

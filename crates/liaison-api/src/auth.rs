@@ -52,3 +52,16 @@ pub(crate) fn require_role(user: &User, roles: &[Role]) -> Result<(), ApiError> 
         ),
     ))
 }
+
+/// Demand exactly `role`, with no admin bypass: release decisions belong
+/// to approvers alone (separation of duties, DESIGN §2).
+pub(crate) fn require_exact_role(user: &User, role: Role) -> Result<(), ApiError> {
+    if user.role == role {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!("role `{}` may not do this (only `{role}` may)", user.role),
+    ))
+}

@@ -1,17 +1,15 @@
-//! Received bundles and the ledger.
+//! Received bundles and refused deliveries.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use data_encoding::HEXLOWER;
 use liaison_store::{InboxRecord, RejectionRecord, Role, User};
-use serde::Deserialize;
 
 use crate::auth::require_role;
 use crate::shares::{parse_id, Limit};
-use crate::views::{InboxDetail, InboxView, LedgerView, RejectionView};
+use crate::views::{InboxDetail, InboxView, RejectionView};
 use crate::{blocking, ApiError, AppState};
 
 fn inbox_view(r: &InboxRecord) -> InboxView {
@@ -105,40 +103,4 @@ pub(crate) async fn content(
     .await?;
     let media = record.kind.media_type();
     Ok(([(header::CONTENT_TYPE, media.to_string())], body).into_response())
-}
-
-/// `?since=SEQ&limit=N`.
-#[derive(Debug, Deserialize)]
-pub(crate) struct LedgerQuery {
-    #[serde(default)]
-    since: u64,
-    #[serde(default = "default_ledger_limit")]
-    limit: u32,
-}
-
-fn default_ledger_limit() -> u32 {
-    1000
-}
-
-pub(crate) async fn ledger(
-    State(state): State<AppState>,
-    Extension(user): Extension<User>,
-    q: Result<Query<LedgerQuery>, QueryRejection>,
-) -> Result<Json<Vec<LedgerView>>, ApiError> {
-    require_role(&user, &[Role::Auditor])?;
-    let Query(q) = q?;
-    let store = state.store.clone();
-    let rows = blocking(move || Ok(store.ledger(q.since, q.limit.min(100_000))?)).await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|r| LedgerView {
-                seq: r.seq,
-                time: r.time,
-                kind: r.kind,
-                actor: r.actor,
-                body: r.body,
-                leaf_hash: HEXLOWER.encode(&r.leaf_hash),
-            })
-            .collect(),
-    ))
 }

@@ -12,11 +12,15 @@
 #![warn(missing_docs)]
 
 pub mod agreements;
+pub mod approvals;
 mod auth;
 mod error;
+mod evidence;
 mod inbox;
+pub mod ledger;
 mod peers;
 mod shares;
+pub mod users;
 pub mod views;
 
 use std::sync::Arc;
@@ -97,6 +101,11 @@ pub fn router(state: AppState) -> Router {
             get(agreements::list).post(agreements::propose),
         )
         .route("/api/agreements/{id}", get(agreements::show))
+        .route("/api/approvals", get(approvals::list))
+        .route("/api/approvals/{id}", get(approvals::show))
+        .route("/api/approvals/{id}/approve", post(approvals::approve))
+        .route("/api/approvals/{id}/reject", post(approvals::reject))
+        .route("/api/users", get(users::list).post(users::add))
         .route("/api/agreements/{id}/sign", post(agreements::sign))
         .route("/api/agreements/{id}/decline", post(agreements::decline))
         .route("/api/agreements/{id}/revoke", post(agreements::revoke))
@@ -105,7 +114,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/inbox/{id}/content", get(inbox::content))
         .route("/api/inbox/{id}/forward", post(shares::forward))
         .route("/api/rejections", get(inbox::rejections))
-        .route("/api/ledger", get(inbox::ledger))
+        .route("/api/ledger", get(ledger::entries))
+        .route("/api/ledger/verify", get(ledger::verify))
+        .route("/api/ledger/checkpoints", get(ledger::checkpoints))
+        .route("/api/ledger/proof/{seq}", get(ledger::inclusion))
+        .route("/api/ledger/consistency", get(ledger::consistency))
+        .route("/api/evidence", get(evidence::export))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

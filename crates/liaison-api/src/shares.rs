@@ -77,7 +77,8 @@ pub(crate) async fn create(
     Extension(user): Extension<User>,
     req: Result<Json<CreateShareRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<ShareView>), ApiError> {
-    require_role(&user, &[Role::Analyst])?;
+    // Approvers may draft too; they can never approve their own share.
+    require_role(&user, &[Role::Analyst, Role::Approver])?;
     let Json(req) = req?;
     let request = ShareInput::parse(&req)?;
     let st = state.clone();
@@ -117,12 +118,12 @@ pub(crate) async fn preview(
 }
 
 /// A share request, parsed and checked.
-struct ShareInput {
-    tlp: Tlp,
-    kind: Kind,
-    to: Vec<String>,
-    individuals: Vec<String>,
-    body: Vec<u8>,
+pub(crate) struct ShareInput {
+    pub tlp: Tlp,
+    pub kind: Kind,
+    pub to: Vec<String>,
+    pub individuals: Vec<String>,
+    pub body: Vec<u8>,
 }
 
 impl ShareInput {
@@ -174,7 +175,7 @@ fn request_content(req: &CreateShareRequest) -> Result<Vec<u8>, ApiError> {
     }
 }
 
-fn resolve_peers(state: &AppState, to: &[String]) -> Result<Vec<PeerRecord>, ApiError> {
+pub(crate) fn resolve_peers(state: &AppState, to: &[String]) -> Result<Vec<PeerRecord>, ApiError> {
     let mut peers: Vec<PeerRecord> = Vec::with_capacity(to.len());
     for name in to {
         let peer = state.store.peer(name)?.ok_or_else(|| {
@@ -191,7 +192,7 @@ fn resolve_peers(state: &AppState, to: &[String]) -> Result<Vec<PeerRecord>, Api
 }
 
 /// The agreement governing each peer, parsed from the store.
-fn standings(
+pub(crate) fn standings(
     state: &AppState,
     peers: &[PeerRecord],
 ) -> Result<Vec<Option<(AgreementRecord, SignedAgreement)>>, ApiError> {
@@ -210,7 +211,7 @@ fn standings(
 }
 
 /// Redaction by every recipient's rules, then policy per recipient.
-fn plan_for(
+pub(crate) fn plan_for(
     state: &AppState,
     req: &ShareInput,
     peers: &[PeerRecord],
@@ -297,6 +298,10 @@ fn plan_and_queue(state: &AppState, user: &User, req: ShareInput) -> Result<Shar
         "decision": plan.decision,
         "recipients": plan.recipients,
         "redacted": removed,
+        "request": {
+            "to": peers.iter().map(|p| p.node_id.to_string()).collect::<Vec<_>>(),
+            "individuals": req.individuals,
+        },
     });
     let id = Uuid::new_v4();
 
@@ -348,7 +353,16 @@ fn plan_and_queue(state: &AppState, user: &User, req: ShareInput) -> Result<Shar
         extra: json!({ "decision": plan.decision, "redacted": removed }),
         policy,
     };
-    match seal_and_store(state, user, id, draft, &peers, plan.content, ledger) {
+    match seal_and_store(
+        state,
+        user,
+        id,
+        draft,
+        &peers,
+        plan.content,
+        ledger,
+        Commit::Create,
+    ) {
         Ok(share) => Ok(share),
         Err(SealFailure::Seal(e)) => {
             let err = seal_error(&e);
@@ -360,13 +374,22 @@ fn plan_and_queue(state: &AppState, user: &User, req: ShareInput) -> Result<Shar
 
 /// How a release is ledgered: its kind, fields added to the standard body
 /// and the plan kept with the share.
-struct Ledgered {
-    kind: &'static str,
-    extra: serde_json::Value,
-    policy: serde_json::Value,
+pub(crate) struct Ledgered {
+    pub kind: &'static str,
+    pub extra: serde_json::Value,
+    pub policy: serde_json::Value,
 }
 
-enum SealFailure {
+/// Whether a release stores a new share or seals one that was approved.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Commit {
+    /// A new share.
+    Create,
+    /// A share that waited for approval.
+    Approved,
+}
+
+pub(crate) enum SealFailure {
     Seal(SealError),
     Api(ApiError),
 }
@@ -386,7 +409,8 @@ impl From<liaison_store::StoreError> for SealFailure {
 /// Sign `body` once as bundle `id` for `peers`, encrypt it once per peer,
 /// and store the share with its outbox rows and its ledger entry in one
 /// transaction.
-fn seal_and_store(
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn seal_and_store(
     state: &AppState,
     user: &User,
     id: Uuid,
@@ -394,6 +418,7 @@ fn seal_and_store(
     peers: &[PeerRecord],
     body: Vec<u8>,
     ledger: Ledgered,
+    commit: Commit,
 ) -> Result<ShareRecord, SealFailure> {
     draft.recipients = peers
         .iter()
@@ -448,7 +473,10 @@ fn seal_and_store(
         approvals_required: 0,
         policy: Some(ledger.policy),
     };
-    state.store.create_share(&share, &event)?;
+    match commit {
+        Commit::Create => state.store.create_share(&share, &event)?,
+        Commit::Approved => state.store.release_share(&share, &event)?,
+    }
     Ok(state
         .store
         .share(share.id)?
@@ -610,6 +638,7 @@ fn forward_blocking(
         &peers,
         request.body,
         ledger,
+        Commit::Create,
     ) {
         Ok(share) => Ok(share),
         Err(SealFailure::Seal(e)) => Err(seal_error(&e)),
@@ -619,7 +648,7 @@ fn forward_blocking(
 
 /// What redaction removed, for the ledger: rule names, actions, targets
 /// and counts, never the values nor the object ids.
-fn removal_summary(plan: &ReleasePlan) -> serde_json::Value {
+pub(crate) fn removal_summary(plan: &ReleasePlan) -> serde_json::Value {
     plan.removals
         .iter()
         .map(|r| {
@@ -641,7 +670,7 @@ fn card_of(p: &PeerRecord) -> Result<IdentityCard, ApiError> {
         })
 }
 
-fn seal_error(e: &SealError) -> ApiError {
+pub(crate) fn seal_error(e: &SealError) -> ApiError {
     let code = match e {
         SealError::Content(_) => "invalid_content",
         SealError::TlpBelowContent { .. } => "tlp_below_content",

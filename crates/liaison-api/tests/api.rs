@@ -151,6 +151,17 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/api/agreements"),
     ("POST", "/api/agreements"),
     ("GET", "/api/agreements/x"),
+    ("GET", "/api/approvals"),
+    ("GET", "/api/approvals/x"),
+    ("POST", "/api/approvals/x/approve"),
+    ("POST", "/api/approvals/x/reject"),
+    ("GET", "/api/users"),
+    ("POST", "/api/users"),
+    ("GET", "/api/ledger/verify"),
+    ("GET", "/api/ledger/checkpoints"),
+    ("GET", "/api/ledger/proof/0"),
+    ("GET", "/api/ledger/consistency?old=0"),
+    ("POST", "/api/inbox/x/forward"),
     ("POST", "/api/agreements/x/sign"),
     ("POST", "/api/agreements/x/decline"),
     ("POST", "/api/agreements/x/revoke"),
@@ -437,4 +448,78 @@ async fn shares_are_sealed_queued_and_refusals_ledgered() {
         "{kinds:?}"
     );
     assert!(kinds.contains(&"peer.added"));
+}
+
+/// Every endpoint enforces its role on the server: the roles not allowed get
+/// 403 with the JSON error shape, whatever the request holds.
+#[tokio::test]
+async fn every_endpoint_enforces_its_roles() {
+    let api = api();
+    let mut tokens = std::collections::HashMap::new();
+    for role in [Role::Analyst, Role::Approver, Role::Auditor] {
+        let token = format!("{role}-matrix-token-0123456789abcdef0123456789abcdef");
+        api.store
+            .add_user(&format!("{role}-user"), role, &token_hash(&token), "admin")
+            .unwrap();
+        tokens.insert(role, token);
+    }
+    let id = "5d0092c5-5f74-4287-9642-33f4c354e56d";
+    use Role::*;
+    // (method, path, roles allowed besides admin; `None`: admin only;
+    // approvals: approvers only, not even admin).
+    let table: &[(&str, String, &[Role])] = &[
+        ("GET", "/api/peers".into(), &[Analyst, Approver, Auditor]),
+        ("POST", "/api/peers".into(), &[]),
+        ("DELETE", "/api/peers/x".into(), &[]),
+        ("GET", "/api/shares".into(), &[Analyst, Approver, Auditor]),
+        ("POST", "/api/shares".into(), &[Analyst, Approver]),
+        ("POST", "/api/shares/preview".into(), &[Analyst, Approver]),
+        ("GET", "/api/inbox".into(), &[Analyst]),
+        ("POST", format!("/api/inbox/{id}/forward"), &[Analyst]),
+        ("GET", "/api/ledger".into(), &[Auditor]),
+        ("GET", "/api/ledger/verify".into(), &[Auditor]),
+        ("GET", "/api/ledger/checkpoints".into(), &[Auditor]),
+        ("GET", "/api/ledger/proof/0".into(), &[Auditor]),
+        ("GET", "/api/ledger/consistency?old=0".into(), &[Auditor]),
+        ("GET", "/api/users".into(), &[Auditor]),
+        ("POST", "/api/users".into(), &[]),
+        (
+            "GET",
+            "/api/agreements".into(),
+            &[Analyst, Approver, Auditor],
+        ),
+        ("POST", "/api/agreements".into(), &[]),
+        ("POST", format!("/api/agreements/{id}/sign"), &[]),
+        ("POST", format!("/api/agreements/{id}/revoke"), &[]),
+        ("GET", "/api/approvals".into(), &[Approver, Auditor]),
+        ("POST", format!("/api/approvals/{id}/approve"), &[Approver]),
+        ("POST", format!("/api/approvals/{id}/reject"), &[Approver]),
+    ];
+    for (method, path, allowed) in table {
+        let m: Method = method.parse().unwrap();
+        let body = (*method == "POST").then(|| json!({}));
+        for role in [Analyst, Approver, Auditor] {
+            let (s, v) = call(
+                &api.app,
+                m.clone(),
+                path,
+                Some(&tokens[&role]),
+                body.clone(),
+            )
+            .await;
+            if allowed.contains(&role) {
+                assert_ne!(s, StatusCode::FORBIDDEN, "{role} on {method} {path}: {v}");
+            } else {
+                assert_eq!(s, StatusCode::FORBIDDEN, "{role} on {method} {path}: {v}");
+                assert_error_shape(&v, "forbidden");
+            }
+        }
+        // Release decisions are for approvers alone: not even an admin.
+        let (s, v) = call(&api.app, m.clone(), path, Some(ADMIN), body.clone()).await;
+        if path.contains("/approve") || path.contains("/reject") {
+            assert_eq!(s, StatusCode::FORBIDDEN, "admin on {path}: {v}");
+        } else {
+            assert_ne!(s, StatusCode::FORBIDDEN, "admin on {method} {path}: {v}");
+        }
+    }
 }

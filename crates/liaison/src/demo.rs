@@ -31,6 +31,14 @@ impl Org {
     fn create(root: &std::path::Path, name: &'static str, dir: &str) -> Result<Org> {
         let home = Home::new(root.join(dir));
         let (card, token) = home.init(name, "127.0.0.1:0", "127.0.0.1:0")?;
+        // Checkpoints within a second of each change, so the demo's short
+        // story is covered by signed tree heads.
+        let mut config = std::fs::OpenOptions::new()
+            .append(true)
+            .open(home.config_path())
+            .context("cannot open the node config")?;
+        std::io::Write::write_all(&mut config, b"\n[ledger]\ncheckpoint_interval_s = 1\n")
+            .context("cannot write the node config")?;
         let api = Client::new(&home.config()?.node.api, Some(token.as_str()))?;
         println!(
             "[{name}] node created: id {}…, fingerprint {}",
@@ -158,6 +166,7 @@ valid_until = "2030-01-01T00:00:00Z"
 max_tlp = "amber"
 content = { kinds = ["stix"], stix_types = ["indicator", "identity", "ipv4-addr", "domain-name", "file"] }
 redact = { internal_cidrs = ["10.0.0.0/8"], remove_email_addresses = true }
+approval = { from_tlp = "amber", approvers = 1 }
 handling = { retention_days = 365, permitted_actions = "internally-visible-actions", attribution = "must-not" }
 [inbound]
 max_tlp = "green"
@@ -176,6 +185,16 @@ redact = { internal_cidrs = ["10.0.0.0/8"] }
 "#;
 
 impl Org {
+    /// Create a local user with `role`; a client holding its token.
+    fn user(&self, name: &str, role: &str) -> Result<Client> {
+        let u = self
+            .api
+            .post_json::<_, Value>("/api/users", &json!({"name": name, "role": role}))?;
+        let token = u["token"].as_str().context("no token for the new user")?;
+        println!("[{}] user {name} ({role}) created", self.name);
+        Ok(Client::new(&self.home.config()?.node.api, Some(token))?)
+    }
+
     /// Propose `toml` to `other`, have `other` countersign, and wait until
     /// both nodes hold it in force.
     fn agree(&self, other: &Org, toml: &str) -> Result<String> {
@@ -263,19 +282,37 @@ pub fn run() -> Result<()> {
         Ok(_) => bail!("a TLP:RED share passed an agreement that stops at AMBER"),
     }
 
-    println!("\n-- ACME shares its IOC bundle with Bolt and Cobalt --");
+    println!("\n-- ACME's analyst drafts the share; ACME's legal approver releases it --");
+    let analyst = acme.user("ana", "analyst")?;
+    let legal = acme.user("lena", "approver")?;
     let started = Instant::now();
-    let share = acme.api.post_json::<_, Value>(
+    let draft = analyst.post_json::<_, Value>(
         "/api/shares",
         &json!({"tlp": "amber", "to": [bolt.name, cobalt.name], "content": BUNDLE}),
     )?;
-    let id = share["id"]
+    let id = draft["id"]
         .as_str()
         .context("share without id")?
         .to_string();
     println!(
-        "[{}] share {id} passed policy, was redacted, signed once, encrypted per recipient and queued ({}, {} bytes)",
+        "[{}] ana's share {id} passed policy and waits: {} ({} approval needed under the Bolt agreement)",
         acme.name,
+        draft["state"].as_str().unwrap_or("?"),
+        draft["approvals_required"]
+    );
+    match analyst.post_json::<_, Value>(&format!("/api/approvals/{id}/approve"), &json!({})) {
+        Err(e) => println!("[{}] ana cannot approve it: {e:#}", acme.name),
+        Ok(_) => bail!("an analyst approved a release"),
+    }
+    let decided = legal.post_json::<_, Value>(
+        &format!("/api/approvals/{id}/approve"),
+        &json!({"comment": "IOCs reviewed; internal host removed; OK under the agreement"}),
+    )?;
+    let share = &decided["share"];
+    println!(
+        "[{}] lena approved: {} ({}, {} bytes), redacted, signed once with the approval inside, encrypted per recipient and queued",
+        acme.name,
+        share["state"].as_str().unwrap_or("?"),
         share["tlp"].as_str().unwrap_or("?"),
         share["size"]
     );
@@ -325,6 +362,18 @@ pub fn run() -> Result<()> {
     let text = String::from_utf8_lossy(&content);
     if text.contains("10.12.0.7") || !text.contains("203.0.113.45") {
         bail!("Bolt's copy is not ACME's bundle with its internal host removed");
+    }
+    let item = bolt.api.get_json::<Value>(&format!("/api/inbox/{id}"))?;
+    for a in item["manifest"]["approvals"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        println!(
+            "    released with the approval of {} at {} (in the signed manifest)",
+            a["name"].as_str().unwrap_or("?"),
+            a["at"].as_str().unwrap_or("?")
+        );
     }
     let bundle: Value = serde_json::from_slice(&content)?;
     for o in bundle["objects"].as_array().into_iter().flatten() {
@@ -386,10 +435,43 @@ pub fn run() -> Result<()> {
         bail!("Bolt's inbox should hold exactly ACME's bundle");
     }
 
+    println!("\n-- ACME's auditor checks the tamper-evident ledger --");
+    let checkpoint = wait_for("a signed checkpoint", || {
+        let cps = acme.api.get_json::<Value>("/api/ledger/checkpoints")?;
+        Ok(cps.as_array().and_then(|c| c.last()).cloned())
+    })?;
+    println!(
+        "[{}] latest checkpoint (C2SP signed note):\n    {}",
+        acme.name,
+        checkpoint["note"]
+            .as_str()
+            .unwrap_or("?")
+            .trim_end()
+            .replace('\n', "\n    ")
+    );
+    let verified = acme.api.get_json::<Value>("/api/ledger/verify")?;
+    if verified["ok"] != true {
+        bail!("ACME's ledger does not verify: {}", verified["fault"]);
+    }
+    println!(
+        "[{}] ledger verified: {} entries, every leaf, the Merkle tree and {} signed checkpoint(s)",
+        acme.name, verified["entries"], verified["checkpoints"]
+    );
+    let kinds: Vec<String> = acme
+        .api
+        .get_json::<Value>("/api/ledger?limit=1000")?
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["body"]["share_id"] == id.as_str())
+        .map(|e| format!("{} ({})", e["kind"].as_str().unwrap_or("?"), e["seq"]))
+        .collect();
+    println!("    the release's story: {}", kinds.join(" → "));
+
     println!("\n-- nodes stop (SIGTERM) --");
     for org in [&mut acme, &mut bolt, &mut cobalt, &mut mallory] {
         org.stop()?;
     }
-    println!("\n== demo complete: 2 agreements signed by both sides, 3 shares refused before sealing (with every reason), 2 deliveries with signed receipts, 1 outsider refused ==");
+    println!("\n== demo complete: 2 agreements signed by both sides, 3 shares refused before sealing (with every reason), 1 release approved by legal, 2 deliveries with signed receipts, 1 outsider refused, the ledger verified ==");
     Ok(())
 }

@@ -29,6 +29,37 @@ pub struct Config {
     /// Delivery worker tuning (all optional).
     #[serde(default, skip_serializing_if = "DeliverySettings::is_default")]
     pub delivery: DeliverySettings,
+    /// Ledger checkpoints (all optional).
+    #[serde(default, skip_serializing_if = "LedgerSettings::is_default")]
+    pub ledger: LedgerSettings,
+}
+
+/// The optional `[ledger]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerSettings {
+    /// Sign a checkpoint every this many new entries. Default 1000.
+    pub checkpoint_every: Option<u64>,
+    /// …and at least this often while entries arrive, seconds. Default 60.
+    pub checkpoint_interval_s: Option<u64>,
+}
+
+impl LedgerSettings {
+    fn is_default(&self) -> bool {
+        *self == LedgerSettings::default()
+    }
+
+    /// The checkpointer configuration: defaults overridden by what is set.
+    pub fn to_config(&self) -> liaison_net::CheckpointConfig {
+        let mut c = liaison_net::CheckpointConfig::default();
+        if let Some(n) = self.checkpoint_every {
+            c.every = n.max(1);
+        }
+        if let Some(s) = self.checkpoint_interval_s {
+            c.interval = std::time::Duration::from_secs(s.max(1));
+        }
+        c
+    }
 }
 
 /// The optional `[delivery]` table.
@@ -174,6 +205,7 @@ impl Home {
                 api: api.to_string(),
             },
             delivery: DeliverySettings::default(),
+            ledger: LedgerSettings::default(),
         };
         let text = format!(
             "# Liaison node configuration. Keys live beside this file (mode 0600).\n{}",
@@ -260,9 +292,7 @@ pub fn load_card(path: &Path) -> Result<SignedCard> {
 
 /// A fresh API token: 256 random bits, hex.
 pub fn new_token() -> Result<Zeroizing<String>> {
-    let mut raw = Zeroizing::new([0u8; 32]);
-    getrandom::getrandom(raw.as_mut()).context("the system random source failed")?;
-    Ok(Zeroizing::new(data_encoding::HEXLOWER.encode(raw.as_ref())))
+    liaison_store::new_token().context("cannot make an API token")
 }
 
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {

@@ -1,9 +1,12 @@
 //! `liaison`: one binary for the node, its operators and its demo.
 
 mod agreement_cmd;
+mod approval_cmd;
 mod client;
 mod demo;
+mod evidence_cmd;
 mod home;
+mod ledger_cmd;
 mod offline;
 mod remote;
 mod serve;
@@ -111,6 +114,57 @@ enum Command {
     Agreement {
         #[command(subcommand)]
         cmd: AgreementCmd,
+    },
+    /// Local users and their roles (admin only): `user add NAME --role ROLE`
+    /// prints the user's token once.
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
+    },
+    /// Shares waiting for release approval, with their policy decision and
+    /// redaction (approvers); `approvals show ID` shows what would be sent.
+    Approvals {
+        #[command(subcommand)]
+        cmd: Option<ApprovalsCmd>,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve the release of a share (approvers only, never your own).
+    Approve {
+        /// Share id.
+        id: String,
+        /// A comment for the record.
+        #[arg(long, default_value = "")]
+        comment: String,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reject the release of a share (approvers only): it ends there.
+    Reject {
+        /// Share id.
+        id: String,
+        /// Why (required).
+        #[arg(long)]
+        comment: String,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The tamper-evident ledger (auditors): show entries, verify everything,
+    /// and fetch and check inclusion and consistency proofs.
+    Ledger {
+        #[command(subcommand)]
+        cmd: LedgerCmd,
+    },
+    /// Evidence archives for auditors: `export` one from the running node
+    /// (the ledger entries, checkpoints, proofs, agreements, approvals,
+    /// envelope hashes and signed receipts, signed by the node); `verify`
+    /// one offline against the node's id.
+    Evidence {
+        #[command(subcommand)]
+        cmd: EvidenceCmd,
     },
     /// Bundles this node received and accepted (through the running node);
     /// without a subcommand, list them.
@@ -222,6 +276,121 @@ enum ShareCmd {
     },
     /// Show a share: per-recipient delivery state, attempts, errors and
     /// signed receipts.
+    Show {
+        /// Share id.
+        id: String,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LedgerCmd {
+    /// List entries.
+    Show {
+        /// First sequence number.
+        #[arg(long, default_value_t = 0)]
+        since: u64,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recompute every leaf, the tree and every checkpoint signature; name
+    /// the first bad entry. Exits non-zero if anything is wrong.
+    Verify {
+        /// Read the node home's database directly instead of asking the
+        /// running node (needs read access to the home).
+        #[arg(long)]
+        offline: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prove that an entry is in a signed checkpoint, and check the proof.
+    Proof {
+        /// The entry's sequence number.
+        entry: u64,
+        /// The checkpoint's size (default: the latest).
+        #[arg(long)]
+        size: Option<u64>,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prove that a newer checkpoint extends an older one, and check it.
+    Consistency {
+        /// The older checkpoint's size.
+        old: u64,
+        /// The newer checkpoint's size (default: the latest).
+        new: Option<u64>,
+        /// Your own saved copy of the old checkpoint (a signed note), to
+        /// check against instead of the one the node serves now.
+        #[arg(long, value_name = "FILE")]
+        trusted: Option<PathBuf>,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EvidenceCmd {
+    /// Download a signed evidence archive (tar) from the running node
+    /// (auditors): one share, the entries since a date, or everything.
+    Export {
+        /// Only this share: its ledger entries, release, approvals,
+        /// receipts and agreements.
+        #[arg(long, conflicts_with = "since")]
+        share: Option<String>,
+        /// Only entries from this time on (RFC 3339, or YYYY-MM-DD in UTC)
+        /// and the releases among them.
+        #[arg(long)]
+        since: Option<String>,
+        /// Where to write the archive (mode 0600).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Verify an evidence archive offline (no node, no token) and print per
+    /// release: the agreement in force, who approved and when, when it was
+    /// sent, and each recipient's receipt. Exits non-zero, naming the file
+    /// at fault, if anything does not verify.
+    Verify {
+        /// The archive.
+        file: PathBuf,
+        /// The exporting node's id (from its operator, out of band).
+        #[arg(long = "node-id", value_name = "ID")]
+        node_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCmd {
+    /// Create a user with a role; prints its token once.
+    Add {
+        /// Login name.
+        name: String,
+        /// analyst, approver, admin or auditor.
+        #[arg(long)]
+        role: String,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users and roles.
+    List {
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApprovalsCmd {
+    /// One waiting share: decisions so far and what would be sent now.
     Show {
         /// Share id.
         id: String,
@@ -407,6 +576,52 @@ fn main() -> ExitCode {
                 agreement_cmd::decide(&c, &id, "revoke", &reason, json)
             }
         }),
+        Command::Ledger {
+            cmd:
+                LedgerCmd::Verify {
+                    offline: true,
+                    json,
+                },
+        } => ledger_cmd::verify(&home, None, json),
+        Command::Ledger { cmd } => remote::connect(&home, token).and_then(|c| match cmd {
+            LedgerCmd::Show { since, limit, json } => ledger_cmd::show(&c, since, limit, json),
+            LedgerCmd::Verify { json, .. } => ledger_cmd::verify(&home, Some(&c), json),
+            LedgerCmd::Proof { entry, size, json } => home
+                .card()
+                .and_then(|card| ledger_cmd::proof(&c, &card.node_id(), entry, size, json)),
+            LedgerCmd::Consistency {
+                old,
+                new,
+                trusted,
+                json,
+            } => home.card().and_then(|card| {
+                ledger_cmd::consistency(&c, &card.node_id(), old, new, trusted.as_deref(), json)
+            }),
+        }),
+        Command::User { cmd } => remote::connect(&home, token).and_then(|c| match cmd {
+            UserCmd::Add { name, role, json } => approval_cmd::user_add(&c, &name, &role, json),
+            UserCmd::List { json } => approval_cmd::user_list(&c, json),
+        }),
+        Command::Approvals { cmd, json } => remote::connect(&home, token).and_then(|c| match cmd {
+            None => approval_cmd::list(&c, json),
+            Some(ApprovalsCmd::Show { id, json: j }) => approval_cmd::show(&c, &id, json || j),
+        }),
+        Command::Approve { id, comment, json } => remote::connect(&home, token)
+            .and_then(|c| approval_cmd::decide(&c, &id, "approve", &comment, json)),
+        Command::Reject { id, comment, json } => remote::connect(&home, token)
+            .and_then(|c| approval_cmd::decide(&c, &id, "reject", &comment, json)),
+        Command::Evidence {
+            cmd: EvidenceCmd::Verify { file, node_id },
+        } => evidence_cmd::verify(&file, &node_id),
+        Command::Evidence {
+            cmd:
+                EvidenceCmd::Export {
+                    share,
+                    since,
+                    output,
+                },
+        } => remote::connect(&home, token)
+            .and_then(|c| evidence_cmd::export(&c, share.as_deref(), since.as_deref(), &output)),
         Command::Inbox { cmd, json } => remote::connect(&home, token).and_then(|c| match cmd {
             None => remote::inbox_list(&c, json),
             Some(InboxCmd::List { json: j }) => remote::inbox_list(&c, json || j),

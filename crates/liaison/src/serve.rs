@@ -41,6 +41,7 @@ pub fn run(home: &Home) -> Result<()> {
     );
     let mut node_config = NodeConfig::new(listen);
     node_config.delivery = config.delivery.to_config();
+    node_config.checkpoints = config.ledger.to_config();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
