@@ -23,47 +23,8 @@ max_tlp = "green"
 content = { kinds = ["note"] }
 "#;
 
-/// Create a user with the CLI; its token.
-fn add_user(node: &TestNode, name: &str, role: &str) -> String {
-    let out = liaison()
-        .args(["user", "add", name, "--role", role, "--home"])
-        .arg(&node.dir)
-        .env("LIAISON_TOKEN", &node.token)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text.lines()
-        .find_map(|l| l.strip_prefix("token: "))
-        .expect("the token is printed once")
-        .to_string()
-}
-
-/// A JSON request with `token`: (status, body).
-fn call(
-    node: &TestNode,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let bytes = body.map(|b| serde_json::to_vec(&b).unwrap());
-    let r = node.call(
-        method,
-        path,
-        Some(token),
-        bytes.as_deref().map(|b| ("application/json", b)),
-    );
-    (r.status, r.body)
-}
-
 fn approve(node: &TestNode, token: &str, share: &str) -> (u16, Value) {
-    call(
-        node,
+    node.call_as(
         token,
         "POST",
         &format!("/api/approvals/{share}/approve"),
@@ -82,15 +43,14 @@ fn a_share_needing_two_approvals_is_released_after_the_second_distinct_one() {
     a.pin(&b);
     b.pin(&a);
     agree(&a, &b, TWO_APPROVERS);
-    let ana = add_user(&a, "ana", "analyst");
-    let alice = add_user(&a, "alice", "approver");
-    let bob = add_user(&a, "bob", "approver");
-    let carol = add_user(&a, "carol", "approver");
-    let audrey = add_user(&a, "audrey", "auditor");
+    let ana = a.add_user("ana", "analyst");
+    let alice = a.add_user("alice", "approver");
+    let bob = a.add_user("bob", "approver");
+    let carol = a.add_user("carol", "approver");
+    let audrey = a.add_user("audrey", "auditor");
 
     // Alice (an approver) drafts an AMBER share: it waits, unsealed.
-    let (status, share) = call(
-        &a,
+    let (status, share) = a.call_as(
         &alice,
         "POST",
         "/api/shares",
@@ -108,7 +68,7 @@ fn a_share_needing_two_approvals_is_released_after_the_second_distinct_one() {
     assert_eq!(a.ledger_kinds("share.awaiting_approval").len(), 1);
 
     // The queue shows it, with the policy decision.
-    let (status, queue) = call(&a, &bob, "GET", "/api/approvals", None);
+    let (status, queue) = a.call_as(&bob, "GET", "/api/approvals", None);
     assert_eq!(status, 200, "{queue} {}", a.log());
     assert_eq!(queue[0]["share"]["id"], id.as_str());
     assert_eq!(queue[0]["still_needed"], 2);
@@ -129,7 +89,7 @@ fn a_share_needing_two_approvals_is_released_after_the_second_distinct_one() {
         assert_eq!(status, 403, "{body}");
         assert_eq!(body["error"]["code"], "forbidden");
     }
-    let (status, _) = call(&a, &ana, "GET", "/api/approvals", None);
+    let (status, _) = a.call_as(&ana, "GET", "/api/approvals", None);
     assert_eq!(status, 403, "analysts do not see the queue");
 
     // Bob's approval counts once; his second does not count.
@@ -149,7 +109,7 @@ fn a_share_needing_two_approvals_is_released_after_the_second_distinct_one() {
         b.inbox_ids().is_empty(),
         "nothing is released after one approval"
     );
-    let (_, still) = call(&a, &bob, "GET", &format!("/api/approvals/{id}"), None);
+    let (_, still) = a.call_as(&bob, "GET", &format!("/api/approvals/{id}"), None);
     assert_eq!(still["approvals"], 1);
     assert!(
         still["preview"]["content"].is_string(),
@@ -216,12 +176,11 @@ fn a_rejection_ends_the_share_and_needs_a_comment() {
     a.pin(&b);
     b.pin(&a);
     agree(&a, &b, TWO_APPROVERS);
-    let ana = add_user(&a, "ana", "analyst");
-    let bob = add_user(&a, "bob", "approver");
-    let carol = add_user(&a, "carol", "approver");
+    let ana = a.add_user("ana", "analyst");
+    let bob = a.add_user("bob", "approver");
+    let carol = a.add_user("carol", "approver");
     // Below AMBER no approval is needed: released at once.
-    let (status, green) = call(
-        &a,
+    let (status, green) = a.call_as(
         &ana,
         "POST",
         "/api/shares",
@@ -230,9 +189,7 @@ fn a_rejection_ends_the_share_and_needs_a_comment() {
     assert_eq!(status, 201, "{green}");
     assert_eq!(green["state"], "released");
 
-    let (_, share) = call(
-        &a,
-        &ana,
+    let (_, share) = a.call_as(&ana,
         "POST",
         "/api/shares",
         Some(
@@ -241,13 +198,12 @@ fn a_rejection_ends_the_share_and_needs_a_comment() {
     );
     let id = share["id"].as_str().unwrap().to_string();
     let path = format!("/api/approvals/{id}/reject");
-    let (status, body) = call(&a, &bob, "POST", &path, Some(json!({})));
+    let (status, body) = a.call_as(&bob, "POST", &path, Some(json!({})));
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (400, Some("comment_required"))
     );
-    let (status, body) = call(
-        &a,
+    let (status, body) = a.call_as(
         &bob,
         "POST",
         &path,
@@ -260,7 +216,7 @@ fn a_rejection_ends_the_share_and_needs_a_comment() {
     let rejected = a.ledger_kinds("share.rejected");
     assert_eq!(rejected[0]["body"]["comment"], "not before legal review");
     assert_eq!(rejected[0]["body"]["approver_name"], "bob");
-    let (_, queue) = call(&a, &carol, "GET", "/api/approvals", None);
+    let (_, queue) = a.call_as(&carol, "GET", "/api/approvals", None);
     assert_eq!(queue.as_array().unwrap().len(), 0);
     a.stop();
     b.stop();

@@ -10,7 +10,7 @@ use std::io::{Cursor, Read};
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use support::{agree, liaison, wait_until, TestNode, FAST_DELIVERY, STIX};
 
 /// ACME → Bolt: AMBER and above need one approval.
@@ -26,44 +26,6 @@ approval = { from_tlp = "amber", approvers = 1 }
 max_tlp = "green"
 content = { kinds = ["note"] }
 "#;
-
-/// Create a user with the CLI; its token.
-fn add_user(node: &TestNode, name: &str, role: &str) -> String {
-    let out = liaison()
-        .args(["user", "add", name, "--role", role, "--home"])
-        .arg(&node.dir)
-        .env("LIAISON_TOKEN", &node.token)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text.lines()
-        .find_map(|l| l.strip_prefix("token: "))
-        .expect("the token is printed once")
-        .to_string()
-}
-
-/// A JSON request with `token`: (status, body).
-fn call(
-    node: &TestNode,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let bytes = body.map(|b| serde_json::to_vec(&b).unwrap());
-    let r = node.call(
-        method,
-        path,
-        Some(token),
-        bytes.as_deref().map(|b| ("application/json", b)),
-    );
-    (r.status, r.body)
-}
 
 /// `liaison ARGS` against node `a` with its admin token: (ok, stdout, stderr).
 fn run(a: &TestNode, args: &[&str]) -> (bool, String, String) {
@@ -140,13 +102,12 @@ fn an_exported_archive_verifies_offline_and_any_change_fails() {
     a.pin(&b);
     b.pin(&a);
     let (agreement_id, _) = agree(&a, &b, ONE_APPROVER);
-    let ana = add_user(&a, "ana", "analyst");
-    let alice = add_user(&a, "alice", "approver");
-    let audrey = add_user(&a, "audrey", "auditor");
+    let ana = a.add_user("ana", "analyst");
+    let alice = a.add_user("alice", "approver");
+    let audrey = a.add_user("audrey", "auditor");
 
     // Ana drafts an AMBER share, Alice approves it, Bolt receives it.
-    let (status, share) = call(
-        &a,
+    let (status, share) = a.call_as(
         &ana,
         "POST",
         "/api/shares",
@@ -155,8 +116,7 @@ fn an_exported_archive_verifies_offline_and_any_change_fails() {
     assert_eq!(status, 201, "{share}");
     assert_eq!(share["state"], "awaiting_approval");
     let id = share["id"].as_str().unwrap().to_string();
-    let (status, body) = call(
-        &a,
+    let (status, body) = a.call_as(
         &alice,
         "POST",
         &format!("/api/approvals/{id}/approve"),
@@ -183,7 +143,7 @@ fn an_exported_archive_verifies_offline_and_any_change_fails() {
     );
 
     // Only auditors (and admins) export.
-    let (status, body) = call(&a, &ana, "GET", "/api/evidence", None);
+    let (status, body) = a.call_as(&ana, "GET", "/api/evidence", None);
     assert_eq!(status, 403, "{body}");
     let reply = a.call(
         "GET",
@@ -193,7 +153,7 @@ fn an_exported_archive_verifies_offline_and_any_change_fails() {
     );
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.content_type, "application/x-tar");
-    let (status, body) = call(&a, &audrey, "GET", "/api/evidence?since=never", None);
+    let (status, body) = a.call_as(&audrey, "GET", "/api/evidence?since=never", None);
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (400, Some("invalid_since")),

@@ -471,3 +471,43 @@ pub fn agree(a: &TestNode, b: &TestNode, toml: &str) -> (String, u64) {
     );
     (id, version)
 }
+
+impl TestNode {
+    /// Create a user with the CLI (`liaison user add`); its token.
+    pub fn add_user(&self, name: &str, role: &str) -> String {
+        let out = liaison()
+            .args(["user", "add", name, "--role", role, "--home"])
+            .arg(&self.dir)
+            .env("LIAISON_TOKEN", &self.token)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text.lines()
+            .find_map(|l| l.strip_prefix("token: "))
+            .expect("the token is printed once")
+            .to_string()
+    }
+
+    /// A JSON request with another user's `token`: (status, body).
+    pub fn call_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let bytes = body.map(|b| serde_json::to_vec(&b).unwrap());
+        let r = self.call(
+            method,
+            path,
+            Some(token),
+            bytes.as_deref().map(|b| ("application/json", b)),
+        );
+        (r.status, r.body)
+    }
+}

@@ -24,7 +24,6 @@ use liaison_core::evidence::{
 };
 use liaison_core::ledger::kinds;
 use liaison_core::manifest::Manifest;
-use liaison_core::merkle::Hash;
 use liaison_store::{ApprovalDecision, LedgerRow, Role, ShareState, Store, User};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -136,31 +135,6 @@ fn scan(
         next = last.saturating_add(1);
     }
     Ok(())
-}
-
-/// Every stored leaf hash below `size`.
-fn leaves(store: &dyn Store, size: u64) -> Result<Vec<Hash>, ApiError> {
-    let mut out: Vec<Hash> = Vec::new();
-    while (out.len() as u64) < size {
-        let want = u32::try_from(size - out.len() as u64)
-            .unwrap_or(PAGE)
-            .min(PAGE);
-        let got = store.leaf_hashes(out.len() as u64, want)?;
-        if got.is_empty() {
-            break;
-        }
-        out.extend(got);
-    }
-    if (out.len() as u64) < size {
-        return Err(ApiError::unprocessable(
-            "ledger_truncated",
-            format!(
-                "the ledger holds {} entries, fewer than its latest checkpoint ({size}): run `liaison ledger verify`",
-                out.len()
-            ),
-        ));
-    }
-    Ok(out)
 }
 
 /// Whether a row is in the scope asked for (before the releases' closure).
@@ -335,7 +309,7 @@ fn build(state: &AppState, scope: Scope) -> Result<Vec<u8>, ApiError> {
         created: Utc::now(),
         scope,
         checkpoints,
-        leaves: leaves(store, size)?,
+        leaves: crate::ledger::leaves_upto(store, size)?,
         entries,
         releases,
         agreements,

@@ -186,8 +186,9 @@ pub(crate) async fn verify(
     Ok(Json(view))
 }
 
-/// Every stored leaf hash up to `size`.
-fn leaves_upto(store: &dyn Store, size: u64) -> Result<Vec<Hash>, ApiError> {
+/// Every stored leaf hash up to `size` (a checkpoint's size); an error if
+/// the ledger holds fewer.
+pub(crate) fn leaves_upto(store: &dyn Store, size: u64) -> Result<Vec<Hash>, ApiError> {
     let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 24));
     while (out.len() as u64) < size {
         let want = u32::try_from(size - out.len() as u64)
@@ -202,7 +203,10 @@ fn leaves_upto(store: &dyn Store, size: u64) -> Result<Vec<Hash>, ApiError> {
     if (out.len() as u64) < size {
         return Err(ApiError::unprocessable(
             "ledger_truncated",
-            format!("the ledger holds {} entries, fewer than {size}", out.len()),
+            format!(
+                "the ledger holds {} entries, fewer than the checkpoint at size {size}: run `liaison ledger verify`",
+                out.len()
+            ),
         ));
     }
     Ok(out)
