@@ -17,6 +17,7 @@
 //! | [`manifest`] | the signed bundle manifest (DESIGN §4) |
 //! | [`envelope`] | sign-then-encrypt sealing and opening of bundles |
 //! | [`content`] | STIX 2.1 / CSAF 2.0 validation and the TLP they carry |
+//! | [`import`] | MISP events, IOC lists and CSV converted to STIX 2.1 bundles, with a report |
 //! | [`receipt`] | signed delivery receipts |
 //! | [`ledger`] | ledger entries and their RFC 9162 leaf hashes |
 //! | [`merkle`] | RFC 9162 Merkle tree heads, inclusion and consistency proofs |
@@ -36,6 +37,7 @@ pub mod envelope;
 pub mod evidence;
 pub mod forward;
 pub mod identity;
+pub mod import;
 pub mod ledger;
 pub mod manifest;
 pub mod merkle;

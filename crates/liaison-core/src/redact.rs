@@ -1260,26 +1260,7 @@ fn still_valid(kind: Kind, input: &[u8], output: &[u8]) -> Result<(), RedactErro
 // STIX.
 
 /// Cyber-observable types: named "<type> object" in removals.
-const SCO_TYPES: &[&str] = &[
-    "artifact",
-    "autonomous-system",
-    "directory",
-    "domain-name",
-    "email-addr",
-    "email-message",
-    "file",
-    "ipv4-addr",
-    "ipv6-addr",
-    "mac-addr",
-    "mutex",
-    "network-traffic",
-    "process",
-    "software",
-    "url",
-    "user-account",
-    "windows-registry-key",
-    "x509-certificate",
-];
+const SCO_TYPES: &[&str] = crate::content::stix::SCOS;
 
 /// Objects whose `object_refs` STIX requires to be non-empty.
 const NEEDS_OBJECT_REFS: &[&str] = &["report", "grouping", "note", "opinion", "observed-data"];

@@ -1,8 +1,13 @@
-//! CSAF 2.0 required-field checks (STANDARDS §3) and the document's TLP.
+//! CSAF 2.0 validation (STANDARDS §3) and the document's TLP.
 //!
-//! The full JSON-schema and mandatory-test validation is a later task; this
-//! checks what CSAF Base requires of every document, so that what enters the
-//! relay is at least recognisably a CSAF 2.0 advisory with a known label.
+//! Two layers: first the CSAF Base required fields, checked by hand with
+//! plain messages (and the TLP read from `document.distribution`); then the
+//! official CSAF 2.0 JSON schema (draft 2020-12, shipped in
+//! `schema/csaf/` with the FIRST CVSS schemas it references), compiled
+//! once, with every `$ref` resolved to the shipped copies: nothing is
+//! fetched. The mandatory tests of CSAF §6.1 are not run.
+
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -31,8 +36,22 @@ const TLP_LABELS: &[(&str, Tlp)] = &[
 /// The CSAF 2.1 converter's marker for a TLP 2.0 label in `distribution.text`.
 const TLP2_TEXT_MARKER: &str = "TLP v2.0: TLP:";
 
-/// Validate a parsed CSAF document.
-pub(super) fn validate(top: &Map<String, Value>) -> Result<ContentInfo> {
+/// Validate a parsed CSAF document (a JSON object): the required fields,
+/// then the official schema.
+pub(super) fn validate(document: &Value) -> Result<ContentInfo> {
+    let Value::Object(top) = document else {
+        return Err(ContentError::NotObject {
+            kind: Kind::Csaf,
+            found: json_type(document),
+        });
+    };
+    let info = validate_required(top)?;
+    check_schema(document)?;
+    Ok(info)
+}
+
+/// The CSAF Base required fields and the TLP.
+fn validate_required(top: &Map<String, Value>) -> Result<ContentInfo> {
     let root = Node {
         map: top,
         path: String::new(),
@@ -59,6 +78,128 @@ pub(super) fn validate(top: &Map<String, Value>) -> Result<ContentInfo> {
         max_tlp_source,
         objects: 1,
     })
+}
+
+/// The official CSAF 2.0 schema and the CVSS schemas it names by URL.
+const CSAF_SCHEMA: &str = include_str!("../../schema/csaf/csaf_json_schema.json");
+const CVSS_SCHEMAS: [(&str, &str); 3] = [
+    (
+        "https://www.first.org/cvss/cvss-v2.0.json",
+        include_str!("../../schema/csaf/cvss-v2.0.json"),
+    ),
+    (
+        "https://www.first.org/cvss/cvss-v3.0.json",
+        include_str!("../../schema/csaf/cvss-v3.0.json"),
+    ),
+    (
+        "https://www.first.org/cvss/cvss-v3.1.json",
+        include_str!("../../schema/csaf/cvss-v3.1.json"),
+    ),
+];
+
+/// The compiled schema, built on first use. An `Err` is a packaging fault
+/// (the shipped schema does not compile); a test guards against it.
+fn schema_validator() -> std::result::Result<&'static jsonschema::Validator, &'static str> {
+    static VALIDATOR: OnceLock<std::result::Result<jsonschema::Validator, String>> =
+        OnceLock::new();
+    VALIDATOR
+        .get_or_init(compile_schema)
+        .as_ref()
+        .map_err(String::as_str)
+}
+
+fn compile_schema() -> std::result::Result<jsonschema::Validator, String> {
+    let parse = |name: &str, text: &str| {
+        serde_json::from_str::<Value>(text).map_err(|e| format!("{name}: {e}"))
+    };
+    let schema = parse("csaf_json_schema.json", CSAF_SCHEMA)?;
+    let mut registry = jsonschema::Registry::new();
+    for (uri, text) in CVSS_SCHEMAS {
+        registry = registry
+            .add(uri, parse(uri, text)?)
+            .map_err(|e| format!("{uri}: {e}"))?;
+    }
+    let registry = registry.prepare().map_err(|e| e.to_string())?;
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .with_registry(&registry)
+        .should_validate_formats(true)
+        .offline()
+        .build(&schema)
+        .map_err(|e| e.to_string())
+}
+
+/// Validate against the official schema; the first violation is reported
+/// at its JSON path.
+fn check_schema(document: &Value) -> Result<()> {
+    let validator = schema_validator().map_err(|why| ContentError::Csaf {
+        path: "/".into(),
+        problem: format!("the CSAF 2.0 schema shipped with Liaison does not compile: {why}"),
+    })?;
+    match validator.iter_errors(document).next() {
+        None => Ok(()),
+        Some(error) => Err(schema_error(&error)),
+    }
+}
+
+/// A schema violation as a [`ContentError::Csaf`]: inside `anyOf`/`oneOf`,
+/// the branch that came closest (fewest violations) is followed down to
+/// its first violation, so that e.g. a bad CVSS vector is named at
+/// `…/cvss_v3/vectorString` rather than "not valid under any of the
+/// schemas" at `…/cvss_v3`.
+fn schema_error(error: &jsonschema::ValidationError<'_>) -> ContentError {
+    use jsonschema::error::ValidationErrorKind as K;
+    if let K::AnyOf { context } | K::OneOfNotValid { context } = error.kind() {
+        if let Some(first) = context
+            .iter()
+            .filter(|branch| !branch.is_empty())
+            .min_by_key(|branch| branch.len())
+            .and_then(|branch| branch.first())
+        {
+            return schema_error(first);
+        }
+    }
+    let pointer = error.instance_path().as_str();
+    let path = if pointer.is_empty() { "/" } else { pointer };
+    if let K::Required { property } = error.kind() {
+        let name = property
+            .as_str()
+            .map_or_else(|| property.to_string(), str::to_string);
+        return ContentError::Csaf {
+            path: format!("{}/{}", pointer, escape_pointer(&name)),
+            problem: "is missing (required by the CSAF 2.0 schema)".into(),
+        };
+    }
+    // Quote small values as they are; name large ones by their type, so
+    // that a message never carries a piece of the document.
+    let instance = error.instance();
+    let small = match instance.as_ref() {
+        Value::Object(_) | Value::Array(_) => false,
+        Value::String(s) => s.chars().count() <= 48,
+        _ => true,
+    };
+    let text = if small {
+        error.to_string()
+    } else {
+        error.masked_with(json_type(instance)).to_string()
+    };
+    ContentError::Csaf {
+        path: path.to_string(),
+        problem: cut(&text, 300),
+    }
+}
+
+/// RFC 6901 escaping of one JSON pointer segment.
+fn escape_pointer(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+/// `s` cut to `max` characters, with `…` when cut.
+fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((at, _)) => format!("{}…", &s[..at]),
+    }
 }
 
 /// `^[^\s\-_\.](.*[^\s\-_\.])?$`: non-empty, and neither end is whitespace,

@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::tlp::Tlp;
 
 mod csaf;
-mod stix;
+pub(crate) mod stix;
 #[cfg(test)]
 mod tests;
 
@@ -213,7 +213,7 @@ fn field_prefix(field: &Option<String>) -> String {
 pub fn validate(kind: Kind, bytes: &[u8]) -> Result<ContentInfo, ContentError> {
     match kind {
         Kind::Stix => stix::validate(&parse_object(kind, bytes)?),
-        Kind::Csaf => csaf::validate(&parse_object(kind, bytes)?),
+        Kind::Csaf => csaf::validate(&Value::Object(parse_object(kind, bytes)?)),
         Kind::Note | Kind::Log => validate_text(kind, bytes),
     }
 }

@@ -41,7 +41,8 @@ const SDOS: &[&str] = &[
 const SROS: &[&str] = &["relationship", "sighting"];
 /// Meta objects that are versioned like SDOs (`created` + `modified`).
 const VERSIONED_META: &[&str] = &["language-content", "extension-definition"];
-const SCOS: &[&str] = &[
+/// The STIX 2.1 cyber-observable object types.
+pub(crate) const SCOS: &[&str] = &[
     "artifact",
     "autonomous-system",
     "directory",

@@ -282,3 +282,155 @@ fn text_label_parser() {
     assert_eq!(tlp2_from_text("TLP v2.0: TLP:é"), None);
     assert_eq!(tlp2_from_text(""), None);
 }
+
+// ----- the official CSAF 2.0 JSON schema (shipped, compiled once) -----
+
+#[test]
+fn shipped_schema_compiles_offline() {
+    // The CVSS `$ref`s resolve to the shipped copies: nothing is fetched.
+    let first = super::schema_validator().map(|v| v as *const _);
+    assert!(first.is_ok(), "{first:?}");
+    // Compiled once: the same validator every time.
+    assert_eq!(super::schema_validator().map(|v| v as *const _), first);
+}
+
+#[test]
+fn schema_refusals_name_the_json_path() {
+    let cases: Vec<(&str, Option<Value>, &str, &str)> = vec![
+        // Wrong enum deep inside the product tree.
+        (
+            "/product_tree/branches/0/branches/0/branches/0/category",
+            Some(json!("product_versionx")),
+            "/product_tree/branches/0/branches/0/branches/0/category",
+            "\"product_versionx\" is not one of",
+        ),
+        // A required field missing deep inside.
+        (
+            "/product_tree/branches/0/branches/0/branches/0/product/product_id",
+            None,
+            "/product_tree/branches/0/branches/0/branches/0/product/product_id",
+            "is missing (required by the CSAF 2.0 schema)",
+        ),
+        // Wrong type.
+        (
+            "/vulnerabilities/0/cve",
+            Some(json!(2022)),
+            "/vulnerabilities/0/cve",
+            "2022 is not of type \"string\"",
+        ),
+        (
+            "/vulnerabilities/0/product_status/fixed",
+            Some(json!("CSAFPID-0006")),
+            "/vulnerabilities/0/product_status/fixed",
+            "is not of type \"array\"",
+        ),
+        // A pattern.
+        (
+            "/vulnerabilities/0/cve",
+            Some(json!("CVE-22-1")),
+            "/vulnerabilities/0/cve",
+            "\"CVE-22-1\" does not match",
+        ),
+        // A language tag that is not one.
+        (
+            "/document/lang",
+            Some(json!("not a language")),
+            "/document/lang",
+            "\"not a language\" does not match",
+        ),
+    ];
+    for (pointer, value, want_path, want_problem) in cases {
+        let doc = bsi_with(pointer, value);
+        assert!(check(&doc).is_err(), "{pointer} must be refused");
+        let (path, msg) = refusal(&doc);
+        assert_eq!(path, want_path, "{pointer}: {msg}");
+        assert!(
+            msg.starts_with(&format!("CSAF {want_path}: ")),
+            "{pointer}: {msg}"
+        );
+        assert!(msg.contains(want_problem), "{pointer}: {msg}");
+    }
+}
+
+#[test]
+fn unknown_properties_are_allowed_as_by_the_schema() {
+    // The CSAF 2.0 schema does not forbid additional properties.
+    assert!(check(&bsi_with(
+        "/document/tracking/x_flavour",
+        Some(json!("vanilla"))
+    ))
+    .is_ok());
+}
+
+#[test]
+fn bad_cvss_vector_is_named_inside_the_score() {
+    // The CVSS 3.x schema is reached through an `anyOf` of v3.0 and v3.1:
+    // the message follows the closest branch down to the vector itself.
+    let pointer = "/vulnerabilities/0/scores/0/cvss_v3/vectorString";
+    let good = bsi().pointer(pointer).cloned().unwrap();
+    assert!(good.as_str().unwrap().starts_with("CVSS:3.1/"), "{good}");
+    let (path, msg) = refusal(&bsi_with(pointer, Some(json!("CVSS:3.1/AV:Q/AC:L"))));
+    assert_eq!(path, pointer, "{msg}");
+    assert!(
+        msg.contains("\"CVSS:3.1/AV:Q/AC:L\" does not match"),
+        "{msg}"
+    );
+    // A base score out of range is named too.
+    let (path, msg) = refusal(&bsi_with(
+        "/vulnerabilities/0/scores/0/cvss_v3/baseScore",
+        Some(json!(11.5)),
+    ));
+    assert_eq!(
+        path, "/vulnerabilities/0/scores/0/cvss_v3/baseScore",
+        "{msg}"
+    );
+}
+
+#[test]
+fn required_field_messages_come_first_and_formats_are_checked() {
+    // The hand-written Base checks keep their plain messages.
+    let (path, msg) = refusal(&bsi_with(
+        "/document/tracking/status",
+        Some(json!("draft2")),
+    ));
+    assert_eq!(path, "/document/tracking/status");
+    assert!(
+        msg.contains("must be one of draft, final, interim; found \"draft2\""),
+        "{msg}"
+    );
+    // `format` is asserted (date-time, uri).
+    let (path, msg) = refusal(&bsi_with(
+        "/vulnerabilities/0/remediations/0/date",
+        Some(json!("14 March 2022")),
+    ));
+    assert_eq!(path, "/vulnerabilities/0/remediations/0/date", "{msg}");
+    assert!(msg.contains("is not a \"date-time\""), "{msg}");
+}
+
+#[test]
+fn schema_messages_never_carry_large_values() {
+    // An object where a string belongs is named by its type, not quoted.
+    let secret = "S".repeat(500);
+    let (path, msg) = refusal(&bsi_with(
+        "/vulnerabilities/0/cve",
+        Some(json!({ "secret": secret })),
+    ));
+    assert_eq!(path, "/vulnerabilities/0/cve");
+    assert!(!msg.contains("SSSS"), "{msg}");
+    assert!(msg.contains("an object"), "{msg}");
+    let (_, msg) = refusal(&bsi_with(
+        "/vulnerabilities/0/cve",
+        Some(json!(format!("CVE-{secret}"))),
+    ));
+    assert!(!msg.contains("SSSS"), "{msg}");
+}
+
+#[test]
+fn a_lower_csaf_label_than_the_bundle_is_still_its_own_label() {
+    // The content says WHITE (CLEAR); the relay may label the bundle
+    // higher (more restrictive) and refuses only lower: validation reports
+    // CLEAR, the inner label, and accepts the document.
+    let info = check(&bsi()).unwrap();
+    assert_eq!(info.max_tlp, Some(Tlp::Clear));
+    assert!(info.max_tlp.unwrap() < Tlp::Amber);
+}
