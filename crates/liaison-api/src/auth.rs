@@ -2,7 +2,7 @@
 //! store holds only their SHA-256.
 
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use liaison_store::{token_hash, Role, User};
@@ -16,21 +16,33 @@ pub(crate) async fn require_token(
     next: Next,
 ) -> Result<Response, ApiError> {
     let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
-    let token = request
-        .headers()
+    let token = bearer_token(request.headers())
+        .ok_or_else(|| unauthorized("missing bearer token (Authorization: Bearer TOKEN)"))?;
+    let user = user_for_token(&state, token)
+        .await?
+        .ok_or_else(|| unauthorized("unknown or revoked token"))?;
+    request.extensions_mut().insert(user);
+    Ok(next.run(request).await)
+}
+
+/// The token of `Authorization: Bearer TOKEN`, if the request has one.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| unauthorized("missing bearer token (Authorization: Bearer TOKEN)"))?;
+}
+
+/// The user `token` belongs to; `None` for an unknown or revoked token.
+pub(crate) async fn user_for_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<User>, ApiError> {
     let hash = token_hash(token);
     let store = state.store.clone();
-    let user = blocking(move || Ok(store.user_by_token_hash(&hash)?))
-        .await?
-        .ok_or_else(|| unauthorized("unknown or revoked token"))?;
-    request.extensions_mut().insert(user);
-    Ok(next.run(request).await)
+    blocking(move || Ok(store.user_by_token_hash(&hash)?)).await
 }
 
 /// Demand one of `roles` (admin always passes).

@@ -20,6 +20,8 @@ mod inbox;
 pub mod ledger;
 mod peers;
 mod shares;
+mod stix_export;
+mod taxii;
 pub mod users;
 pub mod views;
 
@@ -79,7 +81,8 @@ impl AppState {
 /// larger bundles need streaming, which the API does not do yet.
 pub const MAX_SHARE_REQUEST: usize = 64 * 1024 * 1024;
 
-/// The API router. Everything under `/api` except `/api/health` needs a token.
+/// The API router. Everything under `/api` except `/api/health` needs a
+/// token; so does the TAXII 2.1 server under `/taxii2/` (bearer or Basic).
 pub fn router(state: AppState) -> Router {
     let authed = Router::new()
         .route("/api/node", get(peers::node))
@@ -96,6 +99,7 @@ pub fn router(state: AppState) -> Router {
             post(shares::preview).layer(axum::extract::DefaultBodyLimit::max(MAX_SHARE_REQUEST)),
         )
         .route("/api/shares/{id}", get(shares::show))
+        .route("/api/shares/{id}/stix", get(stix_export::share))
         .route(
             "/api/agreements",
             get(agreements::list).post(agreements::propose),
@@ -112,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/inbox", get(inbox::list))
         .route("/api/inbox/{id}", get(inbox::show))
         .route("/api/inbox/{id}/content", get(inbox::content))
+        .route("/api/inbox/{id}/stix", get(stix_export::inbox))
         .route("/api/inbox/{id}/forward", post(shares::forward))
         .route("/api/rejections", get(inbox::rejections))
         .route("/api/ledger", get(ledger::entries))
@@ -129,6 +134,9 @@ pub fn router(state: AppState) -> Router {
         .merge(authed)
         .fallback(error::not_found)
         .layer(axum::middleware::map_response(error::json_errors))
+        // TAXII 2.1 (read-only, `/taxii2/`): merged after the JSON error
+        // layer, since it answers its own error shape and media type.
+        .merge(taxii::router(state.clone()))
         .with_state(state)
 }
 

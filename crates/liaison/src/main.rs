@@ -2,6 +2,7 @@
 
 mod agreement_cmd;
 mod approval_cmd;
+mod bench;
 mod client;
 mod demo;
 mod evidence_cmd;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use liaison_core::import::Format;
 use liaison_core::{Kind, Tlp};
 
 use crate::home::Home;
@@ -93,11 +95,46 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Convert a MISP event, a plain IOC list or CSV to a STIX 2.1 bundle
+    /// (offline) and print what was converted, what was skipped and why.
+    Import {
+        /// The input (MISP event JSON, one IOC per line, or CSV with
+        /// `type` and `value` columns).
+        file: PathBuf,
+        /// Input format: auto, misp, list or csv (auto detects it).
+        #[arg(long, default_value = "auto")]
+        format: Format,
+        /// Convert MISP attributes and CSV rows whose `to_ids` is false too.
+        #[arg(long)]
+        include_non_ids: bool,
+        /// Refuse inputs larger than this many MiB, before parsing.
+        #[arg(long, value_name = "MIB", default_value_t = 64)]
+        max_size: usize,
+        /// Where to write the STIX bundle.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Run the node: QUIC listener for pinned peers, delivery worker and
     /// the local HTTP API, until SIGTERM or Ctrl-C.
     Serve,
     /// Run a self-contained demonstration with several organizations.
     Demo,
+    /// Measure this machine's limits (Ed25519, age, SHA-256, QUIC, SQLite
+    /// commits) and Liaison against them (end-to-end delivery, a large
+    /// bundle, the ledger, an idle node), beside GnuPG and a TAXII server
+    /// when installed; prints one table. Uses temporary homes on
+    /// 127.0.0.1 only; ignores `--home`.
+    Bench {
+        /// A shorter run (under a minute).
+        #[arg(long, conflicts_with = "smoke")]
+        quick: bool,
+        /// A few iterations of each scenario, for tests (no large bundle).
+        #[arg(long)]
+        smoke: bool,
+        /// Print the rows as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Pin, list and unpin partner nodes (through the running node).
     Peer {
         #[command(subcommand)]
@@ -227,6 +264,12 @@ enum ShareCmd {
         /// Content kind; detected from the content when omitted.
         #[arg(long)]
         kind: Option<Kind>,
+        /// Input format: auto, stix, csaf, misp, list or csv. MISP events,
+        /// IOC lists and CSV are converted to a STIX bundle before sending
+        /// (the import report goes to stderr); auto detects the format,
+        /// and other text is sent as a note.
+        #[arg(long, default_value = "auto")]
+        format: Format,
         /// Named individuals at the recipients it is for (required for
         /// TLP:RED); comma-separated or repeated.
         #[arg(long = "individual", value_name = "NAME", value_delimiter = ',')]
@@ -256,6 +299,10 @@ enum ShareCmd {
         /// Content kind; detected from the content when omitted.
         #[arg(long)]
         kind: Option<Kind>,
+        /// Input format: auto, stix, csaf, misp, list or csv (as for
+        /// `share create`).
+        #[arg(long, default_value = "auto")]
+        format: Format,
         /// Named individuals (TLP:RED).
         #[arg(long = "individual", value_name = "NAME", value_delimiter = ',')]
         individuals: Vec<String>,
@@ -495,6 +542,15 @@ enum InboxCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Export a received STIX bundle as STIX 2.1 with its TLP 2.0 marking
+    /// on every object and the official marking definitions inside.
+    Export {
+        /// Bundle id.
+        id: String,
+        /// Where to write the bundle (mode 0600).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Show a received bundle: sender, TLP, manifest and receipt.
     Show {
         /// Bundle id.
@@ -506,6 +562,48 @@ enum InboxCmd {
         #[arg(long)]
         content: bool,
     },
+}
+
+/// `liaison import`: convert `file` to a STIX bundle at `output`; the
+/// report goes to stdout. Nothing is written unless the import succeeds.
+fn import_file(
+    file: &std::path::Path,
+    format: Format,
+    include_non_ids: bool,
+    max_mib: usize,
+    output: &std::path::Path,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let format = match format {
+        Format::Auto => liaison_core::import::detect(&bytes)
+            .with_context(|| format!("cannot import {}", file.display()))?,
+        f => f,
+    };
+    if !format.is_convertible() {
+        anyhow::bail!(
+            "{} is already {format} content: share it as it is (`liaison share create`)",
+            file.display()
+        );
+    }
+    let options = liaison_core::import::Options {
+        max_bytes: max_mib.saturating_mul(1024 * 1024),
+        include_non_ids,
+        ..liaison_core::import::Options::default()
+    };
+    let imported = remote::convert(&bytes, format, &options, file)?;
+    std::fs::write(output, &imported.bundle)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    let mut out = imported.report.to_string();
+    out += &format!(
+        "wrote {} (STIX 2.1 bundle, {} indicator(s))\n",
+        output.display(),
+        imported.report.converted
+    );
+    if let Some(t) = imported.report.suggested_tlp {
+        out += &format!("share it with --tlp {} or higher\n", t.stix_value());
+    }
+    remote::emit(&out)
 }
 
 fn main() -> ExitCode {
@@ -527,8 +625,16 @@ fn main() -> ExitCode {
             from,
             output,
         } => offline::open(&home, &input, &from, &output),
+        Command::Import {
+            file,
+            format,
+            include_non_ids,
+            max_size,
+            output,
+        } => import_file(&file, format, include_non_ids, max_size, &output),
         Command::Serve => serve::run(&home),
         Command::Demo => demo::run(),
+        Command::Bench { quick, smoke, json } => bench::run(&bench::Options { quick, smoke, json }),
         Command::Peer { cmd } => remote::connect(&home, token).and_then(|c| match cmd {
             PeerCmd::Add {
                 card,
@@ -544,20 +650,22 @@ fn main() -> ExitCode {
                 tlp,
                 to,
                 kind,
+                format,
                 individuals,
                 file,
                 json,
-            } => remote::share_request(tlp, &to, kind, &individuals, &file)
+            } => remote::share_request(tlp, &to, kind, format, &individuals, &file)
                 .and_then(|r| remote::share_create(&c, &r, json)),
             ShareCmd::Preview {
                 tlp,
                 to,
                 kind,
+                format,
                 individuals,
                 file,
                 json,
                 content,
-            } => remote::share_request(tlp, &to, kind, &individuals, &file)
+            } => remote::share_request(tlp, &to, kind, format, &individuals, &file)
                 .and_then(|r| remote::share_preview(&c, &r, json, content)),
             ShareCmd::List { json } => remote::share_list(&c, json),
             ShareCmd::Show { id, json } => remote::share_show(&c, &id, json),
@@ -634,6 +742,7 @@ fn main() -> ExitCode {
                 json: j,
                 content,
             }) => remote::inbox_show(&c, &id, json || j, content),
+            Some(InboxCmd::Export { id, output }) => remote::inbox_export(&c, &id, &output),
         }),
     };
     match result {

@@ -18,6 +18,7 @@ use liaison_api::views::{
 };
 use liaison_core::dsse::Envelope;
 use liaison_core::identity::NodeId;
+use liaison_core::import::{self, Format, ImportError, Imported};
 use liaison_core::{content, Kind, Tlp};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -101,11 +102,14 @@ pub fn peer_remove(client: &Client, peer: &str) -> Result<()> {
 }
 
 /// What `share create` and `share preview` send: the file read and its kind
-/// detected here, so that messages name the file.
+/// detected here, so that messages name the file. MISP events, IOC lists
+/// and CSV (`format`, detected when `auto`) are converted to a STIX bundle
+/// here, client-side, and the import report goes to stderr.
 pub fn share_request(
     tlp: Tlp,
     to: &[String],
     kind: Option<Kind>,
+    format: Format,
     individuals: &[String],
     file: &Path,
 ) -> Result<CreateShareRequest> {
@@ -119,6 +123,7 @@ pub fn share_request(
         bail!("--to must name at least one peer");
     }
     let bytes = fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let (bytes, kind) = prepare_content(bytes, kind, format, tlp, file)?;
     let kind = match kind {
         Some(k) => k,
         None => content::detect(&bytes).ok_or_else(|| {
@@ -142,6 +147,98 @@ pub fn share_request(
         content_base64: b64,
         individuals: individuals.to_vec(),
     })
+}
+
+/// The bytes to share and their kind (`None`: detect them as before):
+/// STIX and CSAF as they are; MISP, lists and CSV converted to STIX, the
+/// import report written to stderr, and refused when `tlp` is lower than
+/// the TLP their own tags carry.
+fn prepare_content(
+    bytes: Vec<u8>,
+    kind: Option<Kind>,
+    format: Format,
+    tlp: Tlp,
+    file: &Path,
+) -> Result<(Vec<u8>, Option<Kind>)> {
+    let format = match (format, kind) {
+        // `--kind` alone says what the file is: it goes as it is.
+        (Format::Auto, Some(_)) => return Ok((bytes, kind)),
+        (Format::Auto, None) => match import::detect(&bytes) {
+            Ok(f) => f,
+            Err(e @ ImportError::NotJson { .. }) => {
+                eprintln!(
+                    "note: {}: {e}; sending it as it is (pass --format to insist)",
+                    file.display()
+                );
+                return Ok((bytes, None));
+            }
+            // Not STIX, CSAF, MISP, CSV or an IOC list: a note (or refused
+            // below when it is not text).
+            Err(_) => return Ok((bytes, None)),
+        },
+        (f, _) => f,
+    };
+    let want = match format {
+        Format::Stix => Kind::Stix,
+        Format::Csaf => Kind::Csaf,
+        Format::Misp | Format::List | Format::Csv | Format::Auto => Kind::Stix,
+    };
+    if let Some(k) = kind.filter(|k| *k != want) {
+        bail!(
+            "--format {format} gives {} content, but --kind says {k}",
+            want.as_str()
+        );
+    }
+    if !format.is_convertible() {
+        return Ok((bytes, Some(want)));
+    }
+    let imported = convert(&bytes, format, &import::Options::default(), file)?;
+    eprint!("{}", imported.report);
+    if let Some(inner) = imported.report.suggested_tlp.filter(|t| *t > tlp) {
+        bail!(
+            "--tlp {tlp} is lower than {inner}, the TLP the content itself carries ({}): a bundle may not be labelled below its content, and the node would refuse it; pass --tlp {} or higher",
+            imported
+                .report
+                .tlp_source
+                .as_deref()
+                .unwrap_or("its tags"),
+            inner.stix_value()
+        );
+    }
+    Ok((imported.bundle, Some(Kind::Stix)))
+}
+
+/// Convert MISP, list or CSV `bytes` to a STIX bundle, with a progress bar
+/// on stderr for inputs over 1 MiB when stderr is a terminal.
+pub fn convert(
+    bytes: &[u8],
+    format: Format,
+    options: &import::Options,
+    file: &Path,
+) -> Result<Imported> {
+    use std::io::IsTerminal;
+    const SHOW_ABOVE: usize = 1 << 20;
+    let bar = if bytes.len() > SHOW_ABOVE && io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(bytes.len() as u64);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{msg:>10} [{bar:40}] {percent:>3}% {elapsed}")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let result = import::import_with_progress(bytes, format, options, &mut |p| {
+        bar.set_message(match p.stage {
+            import::Stage::Parse => "reading",
+            import::Stage::Convert => "converting",
+        });
+        bar.set_length(p.total.max(1));
+        bar.set_position(p.done);
+    });
+    bar.finish_and_clear();
+    result.map_err(|e| anyhow!("cannot import {}: {e}", file.display()))
 }
 
 /// `share create`: run policy on the node; then sign and encrypt there and
@@ -268,6 +365,43 @@ fn redaction_lines(policy: Option<&Value>) -> String {
     list.iter()
         .map(|m| format!("redacted:  {}\n", removal_words(m)))
         .collect()
+}
+
+/// `inbox export ID -o FILE`: a received STIX bundle as STIX 2.1, every
+/// object marked with its TLP 2.0 marking and the official marking
+/// definitions inside (`GET /api/inbox/{id}/stix`). The file is written
+/// readable by the owner only: it holds TLP-labelled content.
+pub fn inbox_export(client: &Client, id: &str, output: &Path) -> Result<()> {
+    let id = non_empty(id, "ID")?;
+    let bytes = client.get_bytes(&format!("/api/inbox/{}/stix", path_segment(id)))?;
+    let objects = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|b| b["objects"].as_array().map(Vec::len))
+        .unwrap_or(0);
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(output)
+        .with_context(|| format!("cannot create {}", output.display()))?;
+    #[cfg(unix)]
+    {
+        // An existing file keeps its mode on open: tighten it.
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {}", output.display()))?;
+    }
+    file.write_all(&bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    emit(&format!(
+        "wrote {} (STIX 2.1 bundle, {objects} objects with their TLP 2.0 markings)\n",
+        output.display()
+    ))
 }
 
 /// `inbox forward ID --to PEER`: re-share a received CLEAR/GREEN bundle.
