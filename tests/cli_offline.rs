@@ -284,3 +284,138 @@ fn loose_key_permissions_are_refused() {
     assert!(e.contains("must be 0600"), "{e}");
     assert!(!e.contains("PRIVATE KEY"), "{e}");
 }
+
+#[test]
+fn import_converts_misp_and_refuses_bad_files_naming_the_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("no-home");
+    let out_file = tmp.path().join("out.json");
+    let out_arg = out_file.to_str().unwrap();
+
+    // The PyMISP sample holds only `to_ids: false` attributes: by default
+    // nothing converts, and the message says why; nothing is written.
+    let sample = data("misp-pymisp-misp_event.json");
+    let sample = sample.to_str().unwrap();
+    let e = err(&liaison(&home, &["import", sample, "-o", out_arg]));
+    assert!(e.contains("nothing to import"), "{e}");
+    assert!(e.contains("to_ids is false"), "{e}");
+    assert!(e.contains("type `text`"), "{e}");
+    assert!(!out_file.exists());
+
+    // With --include-non-ids its URL becomes an indicator.
+    let report = ok(&liaison(
+        &home,
+        &["import", sample, "--include-non-ids", "-o", out_arg],
+    ));
+    assert!(report.contains("1 indicator(s) converted"), "{report}");
+    assert!(
+        report.contains("MISP distribution 0 (your organisation only)"),
+        "{report}"
+    );
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    assert_eq!(bundle["type"], "bundle");
+    assert!(bundle["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["pattern"] == "[url:value = 'http://fake.website.com/malware/is/here']"));
+
+    // A realistic event: its TLP tags give the TLP to share it with.
+    let supplier = data("misp-supplier-compromise.json");
+    let report = ok(&liaison(
+        &home,
+        &[
+            "import",
+            supplier.to_str().unwrap(),
+            "--format",
+            "misp",
+            "-o",
+            out_arg,
+        ],
+    ));
+    assert!(
+        report.contains("15 indicator(s) converted, 8 record(s) skipped"),
+        "{report}"
+    );
+    assert!(
+        report.contains("share it with --tlp amber+strict or higher"),
+        "{report}"
+    );
+
+    // Broken JSON: line and column; binary: refused; CSAF: not converted.
+    let broken = tmp.path().join("broken.json");
+    std::fs::write(
+        &broken,
+        "{\"Event\": {\"Attribute\": [\n  {\"type\": \"ip-dst\",",
+    )
+    .unwrap();
+    let e = err(&liaison(
+        &home,
+        &["import", broken.to_str().unwrap(), "-o", out_arg],
+    ));
+    assert!(
+        e.contains("not valid JSON") && e.contains("at line 2, column"),
+        "{e}"
+    );
+    let binary = tmp.path().join("garbage.bin");
+    std::fs::write(&binary, [0u8, 0xff, 0xfe, 0x80, 0x01, 0x02]).unwrap();
+    let e = err(&liaison(
+        &home,
+        &["import", binary.to_str().unwrap(), "-o", out_arg],
+    ));
+    assert!(e.contains("binary data"), "{e}");
+    let e = err(&liaison(
+        &home,
+        &[
+            "import",
+            binary.to_str().unwrap(),
+            "--format",
+            "list",
+            "-o",
+            out_arg,
+        ],
+    ));
+    assert!(e.contains("not UTF-8 text"), "{e}");
+    let csaf = data("csaf-bsi-2022-0001.json");
+    let e = err(&liaison(
+        &home,
+        &["import", csaf.to_str().unwrap(), "-o", out_arg],
+    ));
+    assert!(e.contains("already csaf content"), "{e}");
+    // A size limit, checked before parsing.
+    let e = err(&liaison(
+        &home,
+        &[
+            "import",
+            supplier.to_str().unwrap(),
+            "--max-size",
+            "0",
+            "-o",
+            out_arg,
+        ],
+    ));
+    assert!(e.contains("over the import limit of 0 bytes"), "{e}");
+
+    // A list with a CSV sibling.
+    let list = tmp.path().join("iocs.txt");
+    std::fs::write(&list, "# from the incident\n198.51.100.7\nevil.example\n").unwrap();
+    let report = ok(&liaison(
+        &home,
+        &["import", list.to_str().unwrap(), "-o", out_arg],
+    ));
+    assert!(
+        report.contains("import from an IOC list: 2 indicator(s) converted"),
+        "{report}"
+    );
+    let csv = tmp.path().join("iocs.csv");
+    std::fs::write(&csv, "type,value\nip-dst,198.51.100.7\nyara,rule\n").unwrap();
+    let report = ok(&liaison(
+        &home,
+        &["import", csv.to_str().unwrap(), "-o", out_arg],
+    ));
+    assert!(
+        report.contains("import from CSV: 1 indicator(s) converted, 1 record(s) skipped"),
+        "{report}"
+    );
+}

@@ -82,6 +82,92 @@ fn a_shares_to_b_and_c_and_holds_two_verified_receipts() {
     }
 }
 
+/// GET `path` on `node`'s API as raw bytes.
+fn get_bytes(node: &TestNode, path: &str) -> Vec<u8> {
+    ureq::get(&format!("http://{}{path}", node.api))
+        .header("Authorization", &format!("Bearer {}", node.token))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_vec()
+        .unwrap()
+}
+
+#[test]
+fn csaf_under_a_stricter_bundle_label_and_misp_imported_by_the_cli_arrive_intact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut a, mut b) = pinned_pair(tmp.path());
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data");
+
+    // The advisory says WHITE (CLEAR); the bundle may be more restrictive.
+    let csaf_file = data.join("csaf-bsi-2022-0001.json");
+    let csaf = std::fs::read_to_string(&csaf_file).unwrap();
+    let id = a.share("amber", &["bolt"], &csaf);
+    wait_until(Duration::from_secs(30), "the CSAF receipt", || {
+        deliveries_in(&a.share_view(&id), "delivered") == 1
+    });
+    let (_, item) = b.get(&format!("/api/inbox/{id}"));
+    assert_eq!(item["kind"], "csaf", "{item}");
+    assert_eq!(item["tlp"], "TLP:AMBER", "{item}");
+    // The recipient downloads the advisory unchanged, byte for byte.
+    assert_eq!(
+        get_bytes(&b, &format!("/api/inbox/{id}/content")),
+        csaf.as_bytes()
+    );
+
+    // A MISP event through `share create`: converted client-side, refused
+    // below the TLP of its own tags, sent as STIX at or above it.
+    let misp = data.join("misp-supplier-compromise.json");
+    let cli = |tlp: &str| {
+        support::liaison()
+            .args(["share", "create", "--tlp", tlp, "--to", "bolt"])
+            .arg(&misp)
+            .arg("--home")
+            .arg(&a.dir)
+            .env("LIAISON_TOKEN", &a.token)
+            .output()
+            .unwrap()
+    };
+    let low = cli("amber");
+    let stderr = String::from_utf8_lossy(&low.stderr);
+    assert!(!low.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--tlp TLP:AMBER is lower than TLP:AMBER+STRICT"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("15 indicator(s) converted"),
+        "the report: {stderr}"
+    );
+    let ok = cli("amber+strict");
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let share = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("share: "))
+        .expect("share id")
+        .to_string();
+    wait_until(Duration::from_secs(30), "the MISP receipt", || {
+        deliveries_in(&a.share_view(&share), "delivered") == 1
+    });
+    let bundle: Value =
+        serde_json::from_slice(&get_bytes(&b, &format!("/api/inbox/{share}/content"))).unwrap();
+    assert_eq!(bundle["type"], "bundle");
+    let indicators = bundle["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["type"] == "indicator")
+        .count();
+    assert_eq!(indicators, 15);
+    a.stop();
+    b.stop();
+}
+
 #[test]
 fn a_share_waits_for_a_peer_that_is_down_and_completes_unattended() {
     let tmp = tempfile::tempdir().unwrap();
