@@ -36,10 +36,16 @@ impl ShareFacts {
     /// Facts about `content` of `kind` labelled `tlp`, with no individuals
     /// and no approvals yet.
     pub fn new(kind: Kind, tlp: Tlp, content: &[u8]) -> ShareFacts {
+        ShareFacts::with_inventory(kind, tlp, content::inventory(kind, content))
+    }
+
+    /// The same, from an inventory already taken (by [`content::validate`]),
+    /// so the content is not parsed again.
+    pub fn with_inventory(kind: Kind, tlp: Tlp, inventory: Inventory) -> ShareFacts {
         ShareFacts {
             kind,
             tlp,
-            inventory: content::inventory(kind, content),
+            inventory,
             individuals: Vec::new(),
             approvals: 0,
         }

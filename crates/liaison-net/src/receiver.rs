@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use liaison_core::agreement::SignedAgreement;
-use liaison_core::content;
+use liaison_core::content::{self, Inventory};
 use liaison_core::envelope::{self, OpenLimits, Opened};
 use liaison_core::forward;
 use liaison_core::identity::{NodeId, NodeKeys};
@@ -103,17 +103,18 @@ impl Receiver {
                 opened: None,
             })
             .and_then(|(opened, content)| self.check(peer, opened, content));
+        // (The inventory comes from the same parse as validation.)
         let now = Utc::now();
         self.touch(peer, now);
         match decision {
-            Ok((opened, content)) => {
+            Ok((opened, content, inventory)) => {
                 let m = &opened.manifest;
                 // Cheap path for a redelivery: no new receipt to sign.
                 if let Some(original) = self.store.inbound_receipt(m.bundle_id)? {
                     tracing::debug!(bundle = %m.bundle_id, %peer, "redelivery: original receipt returned");
                     return Ok(original);
                 }
-                if let Some(refusal) = self.policy(peer, &opened, &content)? {
+                if let Some(refusal) = self.policy(peer, &opened, inventory)? {
                     return self.refuse(peer, refusal, envelope_sha256, now);
                 }
                 let manifest_sha256 = opened.manifest_sha256();
@@ -178,7 +179,7 @@ impl Receiver {
         &self,
         peer: NodeId,
         opened: &Opened,
-        content: &[u8],
+        inventory: Inventory,
     ) -> Result<Option<Refusal>, StoreError> {
         let m = &opened.manifest;
         let me = self.keys.node_id();
@@ -202,7 +203,7 @@ impl Receiver {
             }),
             _ => None,
         };
-        let mut facts = ShareFacts::new(m.kind, m.tlp, content);
+        let mut facts = ShareFacts::with_inventory(m.kind, m.tlp, inventory);
         facts.individuals = m.individuals.clone();
         let mut approvers: Vec<&str> = m.approvals.iter().map(|a| a.approver.as_str()).collect();
         approvers.sort_unstable();
@@ -313,7 +314,7 @@ impl Receiver {
         peer: NodeId,
         opened: Opened,
         content: Vec<u8>,
-    ) -> Result<(Opened, Vec<u8>), Refusal> {
+    ) -> Result<(Opened, Vec<u8>, Inventory), Refusal> {
         let m = &opened.manifest;
         let refuse = |reason, detail: String, opened: Opened| {
             Err(Refusal {
@@ -353,10 +354,10 @@ impl Receiver {
                     );
                     return refuse(RejectReason::InvalidContent, detail, opened);
                 }
+                Ok((opened, content, info.inventory))
             }
-            Err(e) => return refuse(RejectReason::InvalidContent, e.to_string(), opened),
+            Err(e) => refuse(RejectReason::InvalidContent, e.to_string(), opened),
         }
-        Ok((opened, content))
     }
 
     /// Answer a ping with a signed pong.

@@ -77,6 +77,7 @@ fn validate_required(top: &Map<String, Value>) -> Result<ContentInfo> {
         max_tlp,
         max_tlp_source,
         objects: 1,
+        inventory: Default::default(),
     })
 }
 

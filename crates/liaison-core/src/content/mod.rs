@@ -128,6 +128,8 @@ pub struct ContentInfo {
     pub max_tlp_source: Option<String>,
     /// Number of STIX objects (1 for a CSAF document, 0 for a note).
     pub objects: usize,
+    /// The STIX types inside, from the same parse (empty but for STIX).
+    pub inventory: Inventory,
 }
 
 /// Where in a STIX bundle a problem is.
@@ -212,7 +214,13 @@ fn field_prefix(field: &Option<String>) -> String {
 /// Validate content on entry. Never panics on any input.
 pub fn validate(kind: Kind, bytes: &[u8]) -> Result<ContentInfo, ContentError> {
     match kind {
-        Kind::Stix => stix::validate(&parse_object(kind, bytes)?),
+        Kind::Stix => {
+            // One parse for both: validation and the inventory policy needs.
+            let top = parse_object(kind, bytes)?;
+            let mut info = stix::validate(&top)?;
+            info.inventory = inventory_of(&top);
+            Ok(info)
+        }
         Kind::Csaf => csaf::validate(&Value::Object(parse_object(kind, bytes)?)),
         Kind::Note | Kind::Log => validate_text(kind, bytes),
     }
@@ -244,6 +252,7 @@ fn validate_text(kind: Kind, bytes: &[u8]) -> Result<ContentInfo, ContentError> 
         max_tlp: None,
         max_tlp_source: None,
         objects: 0,
+        inventory: Inventory::default(),
     })
 }
 
@@ -312,13 +321,18 @@ pub struct Inventory {
 /// The inventory of `bytes` of `kind`: empty for anything but STIX. Content
 /// that does not parse gives an empty inventory; [`validate`] reports why.
 pub fn inventory(kind: Kind, bytes: &[u8]) -> Inventory {
-    let mut inv = Inventory::default();
     if kind != Kind::Stix {
-        return inv;
+        return Inventory::default();
     }
     let Ok(Value::Object(top)) = serde_json::from_slice::<Value>(bytes) else {
-        return inv;
+        return Inventory::default();
     };
+    inventory_of(&top)
+}
+
+/// The inventory of a parsed STIX bundle.
+fn inventory_of(top: &serde_json::Map<String, Value>) -> Inventory {
+    let mut inv = Inventory::default();
     for obj in top
         .get("objects")
         .and_then(Value::as_array)

@@ -128,6 +128,7 @@ pub(super) fn validate(top: &Map<String, Value>) -> Result<ContentInfo> {
         max_tlp,
         max_tlp_source,
         objects: objects.len(),
+        inventory: Default::default(),
     })
 }
 

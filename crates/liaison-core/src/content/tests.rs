@@ -104,7 +104,8 @@ fn notes_must_be_utf8() {
             kind: Kind::Note,
             max_tlp: None,
             max_tlp_source: None,
-            objects: 0
+            objects: 0,
+            inventory: Inventory::default(),
         }
     );
     let err = validate(Kind::Note, b"abc\xc3(def").unwrap_err();
@@ -384,4 +385,19 @@ proptest! {
             prop_assert!(!e.to_string().is_empty() && e.to_string().len() < 600);
         }
     }
+}
+
+#[test]
+fn validation_takes_the_same_inventory_in_its_one_parse() {
+    let samples: [&[u8]; 2] = [
+        data!("stix-indicator-for-c2-ip-address.json"),
+        data!("stix-malicious-email-indicator-with-attachment.json"),
+    ];
+    for bytes in samples {
+        let info = validate(Kind::Stix, bytes).unwrap();
+        assert_eq!(info.inventory, inventory(Kind::Stix, bytes));
+        assert!(!info.inventory.object_types.is_empty());
+    }
+    let note = validate(Kind::Note, b"plain text").unwrap();
+    assert_eq!(note.inventory, Inventory::default());
 }

@@ -57,6 +57,7 @@ fn bsi_example_validates_as_white_clear() {
             max_tlp: Some(Tlp::Clear),
             max_tlp_source: Some("/document/distribution/tlp/label".into()),
             objects: 1,
+            inventory: Default::default(),
         }
     );
 }
