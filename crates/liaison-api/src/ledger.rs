@@ -20,9 +20,9 @@ const PAGE: u32 = 10_000;
 #[derive(Debug, Deserialize)]
 pub(crate) struct LedgerQuery {
     #[serde(default)]
-    since: u64,
+    pub since: u64,
     #[serde(default = "default_ledger_limit")]
-    limit: u32,
+    pub limit: u32,
 }
 
 fn default_ledger_limit() -> u32 {

@@ -18,12 +18,15 @@ mod error;
 mod evidence;
 mod inbox;
 pub mod ledger;
+pub mod metrics;
+pub mod openapi;
 mod peers;
 mod shares;
 mod stix_export;
 mod taxii;
 pub mod users;
 pub mod views;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -131,12 +134,16 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .route("/api/health", get(peers::health))
+        .route("/api/openapi.json", get(openapi::document))
+        .route("/metrics", get(metrics::metrics))
         .merge(authed)
         .fallback(error::not_found)
         .layer(axum::middleware::map_response(error::json_errors))
         // TAXII 2.1 (read-only, `/taxii2/`): merged after the JSON error
         // layer, since it answers its own error shape and media type.
         .merge(taxii::router(state.clone()))
+        // The web UI (`/ui/`): HTML pages and error pages of its own.
+        .merge(web::router())
         .with_state(state)
 }
 

@@ -1,138 +1,15 @@
 //! The JSON API on a real SQLite store: authentication, roles, the error
 //! shape on every error path, peers, shares and the ledger.
 
-use std::sync::Arc;
-
 use axum::body::{to_bytes, Body};
 use axum::http::{Method, Request, StatusCode};
 use axum::Router;
-use chrono::Utc;
-use liaison_api::{router, AppState, NoHooks};
-use liaison_core::agreement::{AgreementFile, AgreementState, SignedAgreement};
-use liaison_core::identity::NodeKeys;
-use liaison_core::manifest::Party;
-use liaison_store::{token_hash, AgreementRecord, Role, SqliteStore, Store};
+use liaison_store::{token_hash, Role, Store};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-const ADMIN: &str = "admin-token-0123456789abcdef0123456789abcdef";
-const ANALYST: &str = "analyst-token-0123456789abcdef0123456789abcdef";
-
-struct Api {
-    app: Router,
-    store: Arc<SqliteStore>,
-    keys: Arc<NodeKeys>,
-    _dir: tempfile::TempDir,
-}
-
-fn api() -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path().join("liaison.db")).unwrap());
-    let keys = NodeKeys::generate().unwrap();
-    let card = keys.issue_card("ACME", vec!["127.0.0.1:1".into()], Utc::now());
-    store
-        .init_node(&keys.node_id(), "ACME", &token_hash(ADMIN))
-        .unwrap();
-    store
-        .add_user("ana", Role::Analyst, &token_hash(ANALYST), "admin")
-        .unwrap();
-    let keys = Arc::new(keys);
-    let state = AppState {
-        store: store.clone(),
-        keys: keys.clone(),
-        card: Arc::new(card),
-        hooks: Arc::new(NoHooks),
-    };
-    Api {
-        app: router(state),
-        store,
-        keys,
-        _dir: dir,
-    }
-}
-
-async fn call(
-    app: &Router,
-    method: Method,
-    uri: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    let req = match body {
-        Some(b) => req
-            .header("content-type", "application/json")
-            .body(Body::from(serde_json::to_vec(&b).unwrap())),
-        None => req.body(Body::empty()),
-    }
-    .unwrap();
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let bytes = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
-    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, value)
-}
-
-fn assert_error_shape(v: &Value, code: &str) {
-    assert_eq!(v["error"]["code"], code, "{v}");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{v}"
-    );
-}
-
-fn peer_card(org: &str) -> Value {
-    peer(org).1
-}
-
-/// A peer's keys and signed card.
-fn peer(org: &str) -> (NodeKeys, Value) {
-    let keys = NodeKeys::generate().unwrap();
-    let card = keys.issue_card(org, vec!["127.0.0.1:9".into()], Utc::now());
-    (keys, serde_json::from_str(&card.to_json()).unwrap())
-}
-
-/// Store an agreement signed by both this node and `peer` (as negotiation
-/// over QUIC would leave it) that lets anything flow both ways.
-fn agree_in_store(api: &Api, peer: &NodeKeys, org: &str) {
-    let file = AgreementFile::from_toml(
-        r#"
-valid_from = "2020-01-01T00:00:00Z"
-valid_until = "2100-01-01T00:00:00Z"
-[outbound]
-max_tlp = "red"
-content = { kinds = ["stix", "csaf", "note", "log"], stix_types = ["*"] }
-"#,
-    )
-    .unwrap();
-    let me = Party {
-        org: "ACME".into(),
-        node_id: api.keys.node_id(),
-    };
-    let them = Party {
-        org: org.into(),
-        node_id: peer.node_id(),
-    };
-    let agreement = file
-        .to_agreement(uuid::Uuid::new_v4(), 1, me, them, Utc::now())
-        .unwrap();
-    let signed = SignedAgreement::propose(&api.keys, agreement)
-        .unwrap()
-        .countersign(peer)
-        .unwrap();
-    let rec = AgreementRecord::of(&signed, peer.node_id(), AgreementState::InForce, None);
-    let event = liaison_store::Event {
-        kind: "agreement.in_force",
-        actor: "test".into(),
-        body: json!({}),
-    };
-    api.store.save_agreement(&rec, &event, None).unwrap();
-}
+mod common;
+use common::*;
 
 const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/api/node"),
@@ -522,4 +399,226 @@ async fn every_endpoint_enforces_its_roles() {
             assert_ne!(s, StatusCode::FORBIDDEN, "admin on {method} {path}: {v}");
         }
     }
+}
+
+/// GET without a token: (status, content type, body text).
+async fn get_text(app: &Router, uri: &str) -> (StatusCode, String, String) {
+    let req = Request::builder().uri(uri).body(Body::empty()).unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let bytes = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    (
+        status,
+        content_type,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+/// The value of the sample `series` (name with labels) in a Prometheus
+/// text exposition.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+const METRICS: &[&str] = &[
+    "liaison_deliveries",
+    "liaison_delivery_retries_total",
+    "liaison_receipts",
+    "liaison_inbox_bundles",
+    "liaison_inbound_rejections",
+    "liaison_shares",
+    "liaison_approvals_waiting",
+    "liaison_approval_wait_seconds",
+    "liaison_ledger_entries",
+    "liaison_ledger_checkpoint_size",
+    "liaison_messages_pending",
+];
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_and_follow_the_store() {
+    let api = api();
+    let app = &api.app;
+    let (s, ct, before) = get_text(app, "/metrics").await;
+    assert_eq!(s, StatusCode::OK, "{before}");
+    assert_eq!(ct, "text/plain; version=0.0.4; charset=utf-8");
+    for name in METRICS {
+        assert!(
+            before.contains(&format!("# HELP {name} ")),
+            "{name}:\n{before}"
+        );
+        assert!(
+            before.contains(&format!("# TYPE {name} ")),
+            "{name}:\n{before}"
+        );
+    }
+    for state in ["pending", "delivered", "rejected"] {
+        let series = format!("liaison_deliveries{{state=\"{state}\"}}");
+        assert_eq!(sample(&before, &series), 0.0);
+    }
+    for outcome in ["accepted", "rejected"] {
+        let series = format!("liaison_receipts{{outcome=\"{outcome}\"}}");
+        assert_eq!(sample(&before, &series), 0.0);
+    }
+    assert_eq!(sample(&before, "liaison_shares{state=\"released\"}"), 0.0);
+    assert_eq!(sample(&before, "liaison_approvals_waiting"), 0.0);
+    assert_eq!(sample(&before, "liaison_approval_wait_seconds"), 0.0);
+    assert_eq!(sample(&before, "liaison_delivery_retries_total"), 0.0);
+    assert_eq!(sample(&before, "liaison_ledger_checkpoint_size"), 0.0);
+    let ledger_before = sample(&before, "liaison_ledger_entries");
+    assert!(ledger_before >= 1.0, "node.initialized is ledgered");
+
+    let (bolt, card) = peer("Bolt");
+    let (s, _) = call(
+        app,
+        Method::POST,
+        "/api/peers",
+        Some(ADMIN),
+        Some(json!({"card": card})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    agree_in_store(&api, &bolt, "Bolt");
+    let stix = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/data/stix-indicator-for-c2-ip-address.json"
+    ))
+    .unwrap();
+    let (s, v) = call(
+        app,
+        Method::POST,
+        "/api/shares",
+        Some(ANALYST),
+        Some(json!({"tlp": "amber", "to": ["Bolt"], "content": stix})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+
+    let (s, _, after) = get_text(app, "/metrics").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(sample(&after, "liaison_shares{state=\"released\"}"), 1.0);
+    assert_eq!(sample(&after, "liaison_deliveries{state=\"pending\"}"), 1.0);
+    assert!(sample(&after, "liaison_ledger_entries") > ledger_before);
+    assert_eq!(sample(&after, "liaison_inbox_bundles"), 0.0);
+}
+
+/// Every `(METHOD, PATH)` that `src/lib.rs` routes under `/api`, read from
+/// its source: each `.route("PATH", get(..).post(..)...)` call, with every
+/// method in the chain (`.layer(...)` and handler paths such as
+/// `peers::remove` are not methods). Reading the source, not a second
+/// hand-kept list, is what catches drift: a route added to the router
+/// without documenting it fails the test below.
+fn routed_in_source() -> std::collections::BTreeSet<(String, String)> {
+    let src = include_str!("../src/lib.rs");
+    let mut out = std::collections::BTreeSet::new();
+    let mut rest = src;
+    while let Some(at) = rest.find(".route(") {
+        let call = &rest[at + ".route(".len()..];
+        // The whole argument list: up to the matching parenthesis.
+        let mut depth = 1usize;
+        let mut end = call.len();
+        for (i, c) in call.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = i;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let args = &call[..end];
+        rest = &call[end..];
+        let path = args
+            .split('"')
+            .nth(1)
+            .unwrap_or_else(|| panic!("a route without a literal path: {args}"));
+        let methods = &args[args.find(',').expect("route(path, handler)") + 1..];
+        let bytes = methods.as_bytes();
+        for m in ["get", "post", "put", "patch", "delete", "head", "options"] {
+            let mut from = 0;
+            while let Some(i) = methods[from..].find(&format!("{m}(")) {
+                let i = from + i;
+                let before = methods[..i].trim_end().as_bytes().last().copied();
+                let glued = i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+                if !glued && matches!(before, None | Some(b'.') | Some(b'(') | Some(b',')) {
+                    out.insert((m.to_uppercase(), path.to_string()));
+                }
+                from = i + m.len();
+            }
+        }
+    }
+    out.into_iter()
+        .filter(|(_, p)| p.starts_with("/api"))
+        .collect()
+}
+
+#[tokio::test]
+async fn openapi_document_matches_the_routes() {
+    let api = api();
+    // Served without a token.
+    let (s, ct, text) = get_text(&api.app, "/api/openapi.json").await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    assert!(ct.starts_with("application/json"), "{ct}");
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let methods = ["get", "post", "put", "patch", "delete", "head", "options"];
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (m, op) in item.as_object().unwrap() {
+            if !methods.contains(&m.as_str()) {
+                continue;
+            }
+            documented.insert((m.to_uppercase(), path.clone()));
+            // Public exactly where the router needs no token.
+            let public = path == "/api/health" || path == "/api/openapi.json";
+            let security = op.get("security").unwrap_or(&doc["security"]);
+            assert_eq!(
+                security.as_array().unwrap().is_empty(),
+                public,
+                "security of {m} {path}"
+            );
+            assert!(op["responses"].is_object(), "{m} {path} has responses");
+        }
+    }
+    let routed = routed_in_source();
+    assert!(routed.len() > 30, "the source parser found {routed:?}");
+    assert_eq!(
+        routed, documented,
+        "the router's /api routes (left) and openapi.json's paths x methods (right) differ"
+    );
+    // And the router really serves every documented operation: no
+    // unknown-route 404 and no 405 (which would mean the parser misread a
+    // method chain).
+    for (m, path) in &documented {
+        let uri = path
+            .replace("{peer}", "nobody")
+            .replace("{id}", "5d0092c5-5f74-4287-9642-33f4c354e56d")
+            .replace("{seq}", "0");
+        let (s, v) = call(&api.app, m.parse().unwrap(), &uri, Some(ADMIN), None).await;
+        assert_ne!(s, StatusCode::METHOD_NOT_ALLOWED, "{m} {uri}: {v}");
+        assert_ne!(v["error"]["message"], "no such endpoint", "{m} {uri}: {v}");
+    }
+    let (s, v) = call(
+        &api.app,
+        Method::GET,
+        "/api/undocumented",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(v["error"]["message"], "no such endpoint");
 }

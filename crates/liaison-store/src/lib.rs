@@ -50,7 +50,7 @@ pub use error::StoreError;
 pub use model::{
     AgreementRecord, AgreementState, ApprovalDecision, ApprovalRecord, CheckpointRecord,
     DeliveryRecord, DeliveryState, DueDelivery, Event, InboxRecord, LedgerRow, MessageRecord,
-    MessageState, NewDelivery, NewInbound, NewMessage, NewRejection, NewShare,
+    MessageState, Metrics, NewDelivery, NewInbound, NewMessage, NewRejection, NewShare,
     ParseAgreementStateError, ParseDeliveryStateError, ParseRoleError, ParseShareStateError,
     PeerRecord, RejectionRecord, Role, ShareRecord, ShareState, StoredReceipt, User,
 };

@@ -669,3 +669,32 @@ pub struct CheckpointRecord {
     /// When it was written.
     pub created_at: DateTime<Utc>,
 }
+
+/// Operational counts for the node's `/metrics` endpoint, all read in one
+/// transaction (so they agree with each other).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metrics {
+    /// Deliveries (outbox rows) per state, in [`DeliveryState::ALL`] order.
+    pub deliveries: [(DeliveryState, u64); 3],
+    /// Failed delivery attempts so far: the sum of every delivery's
+    /// `attempts` (rows are never deleted, so it only grows).
+    pub delivery_attempts: u64,
+    /// Stored receipts that accepted the delivery.
+    pub receipts_accepted: u64,
+    /// Stored receipts that rejected it (negative receipts).
+    pub receipts_rejected: u64,
+    /// Bundles in the inbox.
+    pub inbox_bundles: u64,
+    /// Inbound deliveries this node refused.
+    pub inbound_rejections: u64,
+    /// Outbound shares per state, in [`ShareState::ALL`] order.
+    pub shares: [(ShareState, u64); 4],
+    /// When the oldest share still awaiting approval was created.
+    pub oldest_awaiting_approval: Option<DateTime<Utc>>,
+    /// Ledger entries (= the next sequence number).
+    pub ledger_entries: u64,
+    /// Size of the largest signed checkpoint (0 if none).
+    pub checkpoint_size: u64,
+    /// Signed messages to peers (agreement negotiation) not yet completed.
+    pub messages_pending: u64,
+}

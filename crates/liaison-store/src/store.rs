@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::model::{
     AgreementRecord, ApprovalDecision, ApprovalRecord, CheckpointRecord, DueDelivery, Event,
-    InboxRecord, LedgerRow, MessageRecord, NewInbound, NewMessage, NewRejection, NewShare,
+    InboxRecord, LedgerRow, MessageRecord, Metrics, NewInbound, NewMessage, NewRejection, NewShare,
     PeerRecord, RejectionRecord, Role, ShareRecord, ShareState, StoredReceipt, User,
 };
 
@@ -202,6 +202,10 @@ pub trait Store: Send + Sync {
 
     /// How many deliveries completed with a stored receipt.
     fn receipts_count(&self) -> Result<u64>;
+
+    /// Every count `/metrics` reports (deliveries, receipts, inbox, shares,
+    /// approvals, ledger, messages), read in one transaction.
+    fn metrics(&self) -> Result<Metrics>;
 
     /// Store one version of an agreement (insert, or update its state,
     /// document and notice) with `event` and, if given, a signed `message`

@@ -1450,7 +1450,11 @@ impl Daemon {
                         .split("api ")
                         .nth(1)
                         .context("no API address in the serving line")?;
-                    daemon.api = api.trim().to_string();
+                    daemon.api = api
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
                     return Ok(daemon);
                 }
                 Ok(_) => continue,

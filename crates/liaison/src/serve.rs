@@ -67,10 +67,11 @@ pub fn run(home: &Home) -> Result<()> {
         let api_addr = api.local_addr().context("cannot read the API address")?;
         // One line for operators and scripts: the node is ready.
         println!(
-            "liaison node {} ({}) serving: quic {} api http://{}",
+            "liaison node {} ({}) serving: quic {} api http://{} (web UI http://{}/ui/)",
             card.card.org,
             card.node_id(),
             node.local_addr(),
+            api_addr,
             api_addr
         );
         tracing::info!(quic = %node.local_addr(), api = %api_addr, "node ready");

@@ -8,6 +8,7 @@ mod evidence;
 mod inbox;
 mod ledger;
 mod messages;
+mod metrics;
 mod outbox;
 mod peers;
 mod schema;
@@ -23,7 +24,7 @@ use uuid::Uuid;
 
 use crate::model::{
     AgreementRecord, ApprovalDecision, ApprovalRecord, CheckpointRecord, DueDelivery, Event,
-    InboxRecord, LedgerRow, MessageRecord, NewInbound, NewMessage, NewRejection, NewShare,
+    InboxRecord, LedgerRow, MessageRecord, Metrics, NewInbound, NewMessage, NewRejection, NewShare,
     PeerRecord, RejectionRecord, Role, ShareRecord, ShareState, StoredReceipt, User,
 };
 use crate::store::{Result, Store};
@@ -333,5 +334,9 @@ impl Store for SqliteStore {
 
     fn receipts_count(&self) -> Result<u64> {
         self.read(outbox::receipts)
+    }
+
+    fn metrics(&self) -> Result<Metrics> {
+        self.snapshot(|tx| metrics::collect(tx))
     }
 }
