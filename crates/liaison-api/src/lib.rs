@@ -30,9 +30,10 @@ pub mod web;
 
 use std::sync::Arc;
 
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use liaison_core::identity::{NodeId, NodeKeys, SignedCard};
+use liaison_core::roster::ContactSchedule;
 use liaison_store::Store;
 
 pub use error::ApiError;
@@ -49,7 +50,22 @@ pub trait NodeHooks: Send + Sync + 'static {
     /// A signed message for a peer was queued (agreement negotiation):
     /// wake the message worker.
     fn messages_queued(&self) {}
+    /// How often each tier's contact path must be verified.
+    fn contact_schedule(&self) -> ContactSchedule {
+        ContactSchedule::default()
+    }
+    /// Check the contact paths to `peers` now and record the results; each
+    /// peer's round trip in µs or why it failed. Without a daemon: nothing.
+    fn check_contacts(&self, peers: Vec<NodeId>) -> ContactChecks {
+        let _ = peers;
+        Box::pin(async { Vec::new() })
+    }
 }
+
+/// What [`NodeHooks::check_contacts`] returns: per peer, its round trip in
+/// microseconds or why the check failed.
+pub type ContactChecks =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Vec<(NodeId, Result<u64, String>)>> + Send>>;
 
 /// Hooks that do nothing (for an API without a daemon, e.g. tests).
 pub struct NoHooks;
@@ -91,6 +107,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/node", get(peers::node))
         .route("/api/peers", get(peers::list).post(peers::add))
         .route("/api/peers/{peer}", delete(peers::remove).get(peers::show))
+        .route("/api/peers/{peer}/roster", put(peers::set_roster))
+        .route("/api/peers/{peer}/check", post(peers::check_one))
+        .route("/api/contacts/check", post(peers::check_all))
         .route(
             "/api/shares",
             get(shares::list)

@@ -36,6 +36,57 @@ pub struct PeerView {
     pub added_at: DateTime<Utc>,
     /// Last successful exchange.
     pub last_contact: Option<DateTime<Utc>>,
+    /// Incident-response roster: contacts, escalation path, fallback, contracts.
+    #[serde(default)]
+    pub roster: liaison_core::roster::Roster,
+    /// The contact path and its checks.
+    #[serde(default)]
+    pub contact: ContactView,
+}
+
+/// A peer's contact-path state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ContactView {
+    /// Last successful check (signed pong verified).
+    pub verified_at: Option<DateTime<Utc>>,
+    /// Last check, successful or not.
+    pub last_check_at: Option<DateTime<Utc>>,
+    /// Whether the last check succeeded (`None`: never checked).
+    pub last_check_ok: Option<bool>,
+    /// Round trip of the last successful check, milliseconds.
+    pub last_rtt_ms: Option<f64>,
+    /// Why the last check failed.
+    pub last_error: Option<String>,
+    /// How often this peer's tier must be verified, seconds.
+    pub interval_s: u64,
+    /// Not verified within its tier's interval: flagged.
+    pub stale: bool,
+}
+
+/// `PUT /api/peers/{peer}/roster`: the whole roster (and optionally the tier).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RosterRequest {
+    /// Tier 1, 2 or 3; unchanged when absent.
+    #[serde(default)]
+    pub tier: Option<u8>,
+    /// The roster (replaces the stored one).
+    #[serde(default)]
+    pub roster: liaison_core::roster::Roster,
+}
+
+/// One contact-path check, as `POST /api/peers/{peer}/check` answers it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckView {
+    /// The peer's local name.
+    pub peer: String,
+    /// Its node id.
+    pub node_id: String,
+    /// Whether a valid signed pong came back.
+    pub ok: bool,
+    /// Round trip, milliseconds (when ok).
+    pub rtt_ms: Option<f64>,
+    /// Why it failed.
+    pub error: Option<String>,
 }
 
 /// `POST /api/peers`.

@@ -42,6 +42,9 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/api/agreements/x/sign"),
     ("POST", "/api/agreements/x/decline"),
     ("POST", "/api/agreements/x/revoke"),
+    ("PUT", "/api/peers/x/roster"),
+    ("POST", "/api/peers/x/check"),
+    ("POST", "/api/contacts/check"),
 ];
 
 #[tokio::test]
@@ -348,6 +351,17 @@ async fn every_endpoint_enforces_its_roles() {
         ("GET", "/api/peers".into(), &[Analyst, Approver, Auditor]),
         ("POST", "/api/peers".into(), &[]),
         ("DELETE", "/api/peers/x".into(), &[]),
+        ("PUT", "/api/peers/x/roster".into(), &[]),
+        (
+            "POST",
+            "/api/peers/x/check".into(),
+            &[Analyst, Approver, Auditor],
+        ),
+        (
+            "POST",
+            "/api/contacts/check".into(),
+            &[Analyst, Approver, Auditor],
+        ),
         ("GET", "/api/shares".into(), &[Analyst, Approver, Auditor]),
         ("POST", "/api/shares".into(), &[Analyst, Approver]),
         ("POST", "/api/shares/preview".into(), &[Analyst, Approver]),

@@ -554,3 +554,35 @@ async fn the_auditor_verifies_the_ledger_from_the_page() {
         .await;
     assert!(p.body.contains("Verification failed"), "{}", p.body);
 }
+
+#[tokio::test]
+async fn the_peers_page_flags_an_unverified_contact_path_and_shows_the_roster() {
+    let (api, _) = setup().await;
+    let bolt = api.store.peer("bolt").unwrap().unwrap();
+    let roster = liaison_core::roster::Roster {
+        security_contact: "Bolt SOC +1 555 0100".into(),
+        escalation_path: vec!["SOC lead".into(), "CISO".into()],
+        ..Default::default()
+    };
+    api.store
+        .set_roster(&bolt.node_id, 1, &roster, "admin")
+        .unwrap();
+    // Verified two hours ago: older than tier 1's hour.
+    let long_ago = chrono::Utc::now() - chrono::Duration::hours(2);
+    api.store
+        .record_contact_check(&bolt.node_id, long_ago, &Ok(850))
+        .unwrap();
+    let mut admin = Browser::login(&api.app, ADMIN).await;
+    let page = admin.get("/ui/peers").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("UNVERIFIED"), "{}", page.body);
+    assert!(page.body.contains("Bolt SOC +1 555 0100"), "{}", page.body);
+    assert!(page.body.contains("SOC lead → CISO"), "{}", page.body);
+    // A fresh verification clears the flag.
+    api.store
+        .record_contact_check(&bolt.node_id, chrono::Utc::now(), &Ok(900))
+        .unwrap();
+    let page = admin.get("/ui/peers").await;
+    assert!(!page.body.contains("UNVERIFIED"), "{}", page.body);
+    assert!(page.body.contains("0.9 ms"), "{}", page.body);
+}

@@ -17,6 +17,13 @@ pub mod kinds {
     pub const PEER_REMOVED: &str = "peer.removed";
     /// A connection from an unpinned node was refused.
     pub const PEER_REFUSED: &str = "peer.refused";
+    /// A peer's tier or incident-response roster changed.
+    pub const PEER_ROSTER_UPDATED: &str = "peer.roster_updated";
+    /// A contact-path check got a valid signed pong (body: round trip).
+    pub const PEER_CONTACT_VERIFIED: &str = "peer.contact_verified";
+    /// A contact-path check failed after the path had worked (or was
+    /// never checked); repeated failures are not ledgered again.
+    pub const PEER_CONTACT_FAILED: &str = "peer.contact_failed";
     /// A share was sealed and queued for delivery; its body names the
     /// agreement per recipient, the policy decision and what redaction
     /// removed (rule names and counts, never values).

@@ -12,6 +12,9 @@
 //! | [`redact`] | rule-driven redaction before sealing |
 //! | [`forward`] | re-sharing CLEAR/GREEN bundles with the originator's signature intact |
 //! | [`release`] | a share's plan: redaction by every recipient's rules, then policy |
+//! | [`roster`] | peers' incident-response rosters and the contact-path check schedule by tier |
+//! | [`incident`] | supply-chain incidents: severity, trigger, dependencies, notification deadlines and escalations |
+//! | [`report`] | the incident coordination report: timeline tied to ledger entries, summary, Markdown |
 //! | [`identity`] | node keys, node ids, fingerprints, self-signed identity cards |
 //! | [`dsse`] | DSSE envelopes: the exact bytes Liaison signs |
 //! | [`manifest`] | the signed bundle manifest (DESIGN §4) |
@@ -38,6 +41,7 @@ pub mod evidence;
 pub mod forward;
 pub mod identity;
 pub mod import;
+pub mod incident;
 pub mod ledger;
 pub mod manifest;
 pub mod merkle;
@@ -45,6 +49,8 @@ pub mod policy;
 pub mod receipt;
 pub mod redact;
 pub mod release;
+pub mod report;
+pub mod roster;
 pub mod tlp;
 pub mod wire;
 

@@ -20,6 +20,7 @@
 
 pub mod agreements;
 pub mod checkpointer;
+pub mod contacts;
 pub mod delivery;
 pub mod directory;
 mod messages;
@@ -30,6 +31,7 @@ pub mod transport;
 
 pub use agreements::AgreementDesk;
 pub use checkpointer::CheckpointConfig;
+pub use contacts::CheckResult;
 pub use delivery::{DeliveryConfig, DeliveryWorker};
 pub use directory::PeerDirectory;
 pub use node::{Node, NodeConfig};

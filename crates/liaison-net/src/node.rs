@@ -5,16 +5,17 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use chrono::Utc;
 use liaison_core::envelope::OpenLimits;
 use liaison_core::identity::{NodeId, NodeKeys};
-use liaison_core::wire::{FrameLimits, FrameType, Ping, Pong};
+use liaison_core::roster::ContactSchedule;
+use liaison_core::wire::{FrameLimits, FrameType, Pong};
 use liaison_store::Store;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::agreements::AgreementDesk;
 use crate::checkpointer::{CheckpointConfig, Checkpointer};
+use crate::contacts::{CheckResult, ContactChecker, Pinger};
 use crate::delivery::{DeliveryConfig, DeliveryWorker};
 use crate::directory::PeerDirectory;
 use crate::messages::MessageWorker;
@@ -37,6 +38,9 @@ pub struct NodeConfig {
     pub messages: Option<Arc<dyn MessageHandler>>,
     /// When to sign ledger checkpoints.
     pub checkpoints: CheckpointConfig,
+    /// How often to check each tier's contact path (`None`: never by
+    /// itself; `check_contacts` still works).
+    pub contacts: Option<ContactSchedule>,
 }
 
 impl NodeConfig {
@@ -49,6 +53,7 @@ impl NodeConfig {
             delivery: DeliveryConfig::default(),
             messages: None,
             checkpoints: CheckpointConfig::default(),
+            contacts: Some(ContactSchedule::default()),
         }
     }
 }
@@ -66,6 +71,8 @@ pub struct Node {
     worker: std::sync::Mutex<Option<JoinHandle<()>>>,
     message_worker: std::sync::Mutex<Option<JoinHandle<()>>>,
     checkpointer: std::sync::Mutex<Option<JoinHandle<()>>>,
+    contact_checker: std::sync::Mutex<Option<JoinHandle<()>>>,
+    pinger: Pinger,
     timeout: std::time::Duration,
 }
 
@@ -122,6 +129,21 @@ impl Node {
             }
             .run(checkpoints_stopped),
         );
+        let pinger = Pinger {
+            store: store.clone(),
+            endpoint: endpoint.clone(),
+            directory: directory.clone(),
+            timeout,
+        };
+        let contact_checker = config.contacts.map(|schedule| {
+            tokio::spawn(
+                ContactChecker {
+                    pinger: pinger.clone(),
+                    schedule,
+                }
+                .run(stopped.clone()),
+            )
+        });
         let worker = DeliveryWorker::new(
             store.clone(),
             endpoint.clone(),
@@ -141,6 +163,8 @@ impl Node {
             worker: std::sync::Mutex::new(Some(worker)),
             message_worker: std::sync::Mutex::new(Some(message_worker)),
             checkpointer: std::sync::Mutex::new(Some(checkpointer)),
+            contact_checker: std::sync::Mutex::new(contact_checker),
+            pinger,
             timeout,
         })
     }
@@ -206,35 +230,29 @@ impl Node {
 
     /// Check the contact path to a pinned peer: send a random nonce and
     /// verify the signed pong. Returns the pong and the round-trip time.
+    /// Not recorded as a check (see [`Node::check_contacts`]).
     pub async fn ping(&self, peer: &NodeId) -> Result<(Pong, std::time::Duration), NetError> {
-        let card = self
-            .directory
-            .card(peer)
-            .ok_or_else(|| NetError::Refused(format!("{peer} is not pinned")))?;
-        let mut raw = [0u8; 16];
-        getrandom::getrandom(&mut raw).map_err(|e| NetError::Io(e.to_string()))?;
-        let nonce: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        let body = serde_json::to_vec(&Ping {
-            nonce: nonce.clone(),
-        })
-        .map_err(|e| NetError::Protocol(e.to_string()))?;
-        let started = std::time::Instant::now();
-        let (ty, answer) = self
-            .endpoint
-            .request(&card, FrameType::Ping, &body, self.timeout)
-            .await?;
-        let rtt = started.elapsed();
-        if ty != FrameType::Pong {
-            return Err(NetError::Protocol(format!(
-                "expected a Pong frame, got {ty:?}"
-            )));
+        self.pinger.ping(peer).await
+    }
+
+    /// Check the contact paths to `peers` now, concurrently, and record
+    /// each result in the store (and its ledger) as the schedule would.
+    pub async fn check_contacts(&self, peers: Vec<NodeId>) -> Vec<CheckResult> {
+        let tasks: Vec<_> = peers
+            .into_iter()
+            .map(|peer| {
+                let pinger = self.pinger.clone();
+                tokio::spawn(async move { pinger.check(peer).await })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            match t.await {
+                Ok(r) => out.push(r),
+                Err(e) => tracing::error!(error = %e, "contact check task failed"),
+            }
         }
-        let pong =
-            Pong::verify(&answer, peer, &nonce).map_err(|e| NetError::Protocol(e.to_string()))?;
-        if let Err(e) = self.store.touch_peer(peer, Utc::now()) {
-            tracing::warn!(error = %e, "cannot record contact with a peer");
-        }
-        Ok((pong, rtt))
+        out
     }
 
     /// Stop: the worker starts no new attempts and finishes those in flight
@@ -263,6 +281,17 @@ impl Node {
             None => None,
         } {
             tracing::error!(error = %e, "message worker failed");
+        }
+        let checker = self
+            .contact_checker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(Err(e)) = match checker {
+            Some(c) => Some(c.await),
+            None => None,
+        } {
+            tracing::error!(error = %e, "contact checker failed");
         }
         self.endpoint.shutdown().await;
         // Last: every entry of this run (the final deliveries and requests

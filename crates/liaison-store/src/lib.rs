@@ -49,10 +49,11 @@ mod store;
 pub use error::StoreError;
 pub use model::{
     AgreementRecord, AgreementState, ApprovalDecision, ApprovalRecord, CheckpointRecord,
-    DeliveryRecord, DeliveryState, DueDelivery, Event, InboxRecord, LedgerRow, MessageRecord,
-    MessageState, Metrics, NewDelivery, NewInbound, NewMessage, NewRejection, NewShare,
-    ParseAgreementStateError, ParseDeliveryStateError, ParseRoleError, ParseShareStateError,
-    PeerRecord, RejectionRecord, Role, ShareRecord, ShareState, StoredReceipt, User,
+    ContactRecord, DeliveryRecord, DeliveryState, DueDelivery, Event, InboxRecord, LedgerRow,
+    MessageRecord, MessageState, Metrics, NewDelivery, NewInbound, NewMessage, NewRejection,
+    NewShare, ParseAgreementStateError, ParseDeliveryStateError, ParseRoleError,
+    ParseShareStateError, PeerRecord, RejectionRecord, Role, ShareRecord, ShareState,
+    StoredReceipt, User,
 };
 pub use sqlite::SqliteStore;
 pub use store::{Result, Store};

@@ -127,6 +127,31 @@ pub struct PeerRecord {
     pub last_contact: Option<DateTime<Utc>>,
 }
 
+/// A pinned peer's incident-response roster and contact-path state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactRecord {
+    /// The peer's node id.
+    pub node_id: NodeId,
+    /// Its local name.
+    pub name: String,
+    /// Its tier (1 critical, 2 important, 3 other).
+    pub tier: u8,
+    /// When it was pinned (the first interval runs from here).
+    pub pinned_at: DateTime<Utc>,
+    /// Contacts, escalation path, fallback channel, contract references.
+    pub roster: liaison_core::roster::Roster,
+    /// Last successful contact-path check.
+    pub verified_at: Option<DateTime<Utc>>,
+    /// Last check, successful or not.
+    pub last_check_at: Option<DateTime<Utc>>,
+    /// Whether the last check succeeded (`None`: never checked).
+    pub last_check_ok: Option<bool>,
+    /// Round trip of the last successful check, in microseconds.
+    pub last_rtt_us: Option<u64>,
+    /// Why the last check failed.
+    pub last_error: Option<String>,
+}
+
 /// A sealed share to store with its outbox rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewShare {

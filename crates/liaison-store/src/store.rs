@@ -5,10 +5,13 @@ use liaison_core::identity::NodeId;
 use uuid::Uuid;
 
 use crate::error::StoreError;
+use liaison_core::roster::Roster;
+
 use crate::model::{
-    AgreementRecord, ApprovalDecision, ApprovalRecord, CheckpointRecord, DueDelivery, Event,
-    InboxRecord, LedgerRow, MessageRecord, Metrics, NewInbound, NewMessage, NewRejection, NewShare,
-    PeerRecord, RejectionRecord, Role, ShareRecord, ShareState, StoredReceipt, User,
+    AgreementRecord, ApprovalDecision, ApprovalRecord, CheckpointRecord, ContactRecord,
+    DueDelivery, Event, InboxRecord, LedgerRow, MessageRecord, Metrics, NewInbound, NewMessage,
+    NewRejection, NewShare, PeerRecord, RejectionRecord, Role, ShareRecord, ShareState,
+    StoredReceipt, User,
 };
 
 /// The store's result type.
@@ -51,6 +54,27 @@ pub trait Store: Send + Sync {
     /// The peer whose local name or node id (string form) is `name_or_id`;
     /// a node id match wins.
     fn peer(&self, name_or_id: &str) -> Result<Option<PeerRecord>>;
+
+    /// Every pinned peer's roster and contact-path state, by name.
+    fn contacts(&self) -> Result<Vec<ContactRecord>>;
+
+    /// One pinned peer's roster and contact-path state.
+    fn contact(&self, node_id: &NodeId) -> Result<Option<ContactRecord>>;
+
+    /// Set a pinned peer's tier and roster; ledger `peer.roster_updated`.
+    /// [`StoreError::NotFound`] if it is not pinned.
+    fn set_roster(&self, node_id: &NodeId, tier: u8, roster: &Roster, actor: &str) -> Result<()>;
+
+    /// Record a contact-path check (`Ok(round trip in µs)` or why it
+    /// failed); ledger `peer.contact_verified` on success and
+    /// `peer.contact_failed` when a working (or unchecked) path fails.
+    /// Returns whether a ledger entry was appended.
+    fn record_contact_check(
+        &self,
+        node_id: &NodeId,
+        at: DateTime<Utc>,
+        outcome: &std::result::Result<u64, String>,
+    ) -> Result<bool>;
 
     /// Record an authenticated contact with a peer (no ledger entry). Never
     /// moves `last_contact` backwards; a peer no longer pinned is ignored.

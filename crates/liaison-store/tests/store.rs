@@ -723,7 +723,7 @@ fn data_survives_reopening_the_file() {
     let version: u32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
 }
 
 #[test]
@@ -738,7 +738,7 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
     // share states, policy or the message outbox.
     let conn = raw(&path);
     conn.execute_batch(
-        "DROP TABLE approvals; DROP TABLE checkpoints;
+        "DROP TABLE peer_contacts; DROP TABLE approvals; DROP TABLE checkpoints;
          DROP TABLE agreements; DROP TABLE messages_out;
          ALTER TABLE shares DROP COLUMN policy;
          ALTER TABLE shares DROP COLUMN approvals_required;
@@ -754,10 +754,11 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
     assert_eq!(back.state, ShareState::Released, "old shares were released");
     assert_eq!(back.approvals_required, 0);
     assert_eq!(back.deliveries.len(), 1);
+    assert_eq!(store.contacts().unwrap()[0].roster, Default::default());
     let version: u32 = raw(&path)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
 }
 
 #[cfg(unix)]

@@ -200,16 +200,36 @@ impl Client {
             path: path.to_string(),
             reason: format!("cannot encode the request: {e}"),
         })?;
+        self.send_json(path, self.agent.post(self.url(path)), &bytes)
+    }
+
+    /// `PUT path` with a JSON body and parse the JSON answer.
+    pub fn put_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Decode {
+            path: path.to_string(),
+            reason: format!("cannot encode the request: {e}"),
+        })?;
+        self.send_json(path, self.agent.put(self.url(path)), &bytes)
+    }
+
+    fn send_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        req: ureq::RequestBuilder<ureq::typestate::WithBody>,
+        bytes: &[u8],
+    ) -> Result<T, ClientError> {
         let timeout = REQUEST_TIMEOUT + PER_MIB * mib(bytes.len() as u64);
-        let req = self
-            .agent
-            .post(self.url(path))
+        let req = req
             .header("Content-Type", "application/json")
             .config()
             .timeout_global(Some(timeout))
             .build();
         let req = self.authorize(path, req)?;
-        let resp = self.check_with(req.send(&bytes[..]), timeout)?;
+        let resp = self.check_with(req.send(bytes), timeout)?;
         self.read_json(path, resp)
     }
 

@@ -32,6 +32,51 @@ pub struct Config {
     /// Ledger checkpoints (all optional).
     #[serde(default, skip_serializing_if = "LedgerSettings::is_default")]
     pub ledger: LedgerSettings,
+    /// Contact-path checks by tier (all optional).
+    #[serde(default, skip_serializing_if = "ContactSettings::is_default")]
+    pub contacts: ContactSettings,
+}
+
+/// The optional `[contacts]` table: how often each tier's contact path is
+/// checked (a signed ping over QUIC) and must have been verified.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactSettings {
+    /// `false` turns the scheduled checks off (`liaison peer check` still works).
+    pub enabled: Option<bool>,
+    /// Tier 1 (critical) interval, seconds. Default 3600.
+    pub tier1_interval_s: Option<u64>,
+    /// Tier 2 (important) interval, seconds. Default 21600.
+    pub tier2_interval_s: Option<u64>,
+    /// Tier 3 (other) interval, seconds. Default 86400.
+    pub tier3_interval_s: Option<u64>,
+}
+
+impl ContactSettings {
+    fn is_default(&self) -> bool {
+        *self == ContactSettings::default()
+    }
+
+    /// The schedule: defaults overridden by what is set.
+    pub fn schedule(&self) -> liaison_core::roster::ContactSchedule {
+        let mut s = liaison_core::roster::ContactSchedule::default();
+        let set = [
+            self.tier1_interval_s,
+            self.tier2_interval_s,
+            self.tier3_interval_s,
+        ];
+        for (slot, v) in s.intervals.iter_mut().zip(set) {
+            if let Some(secs) = v {
+                *slot = std::time::Duration::from_secs(secs.max(1));
+            }
+        }
+        s
+    }
+
+    /// Whether the node checks on its own.
+    pub fn enabled(&self) -> bool {
+        self.enabled.unwrap_or(true)
+    }
 }
 
 /// The optional `[ledger]` table.
@@ -206,6 +251,7 @@ impl Home {
             },
             delivery: DeliverySettings::default(),
             ledger: LedgerSettings::default(),
+            contacts: ContactSettings::default(),
         };
         let text = format!(
             "# Liaison node configuration. Keys live beside this file (mode 0600).\n{}",

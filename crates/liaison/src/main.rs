@@ -242,6 +242,43 @@ enum PeerCmd {
         /// Local name or node id.
         peer: String,
     },
+    /// Check the contact path now: a signed ping over QUIC, answered by a
+    /// signed pong; recorded (and ledgered) like the scheduled checks.
+    /// Exits non-zero if any check fails.
+    Check {
+        /// Local name or node id; every pinned peer when absent.
+        peer: Option<String>,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show or set a peer's tier and incident-response roster. Setting
+    /// replaces the whole roster with what is given (ledgered).
+    Roster {
+        /// Local name or node id.
+        peer: String,
+        /// Tier: 1 critical, 2 important, 3 other.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=3))]
+        tier: Option<u8>,
+        /// The 24×7 security contact (free text: name, phone, e-mail).
+        #[arg(long)]
+        contact: Option<String>,
+        /// A backup contact (repeat, in the order to try them).
+        #[arg(long = "backup")]
+        backups: Vec<String>,
+        /// A step of the escalation path (repeat, in order).
+        #[arg(long = "escalation")]
+        escalation: Vec<String>,
+        /// The out-of-band channel if the node cannot be reached.
+        #[arg(long)]
+        fallback: Option<String>,
+        /// A contract reference (repeat).
+        #[arg(long = "contract")]
+        contracts: Vec<String>,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -644,6 +681,35 @@ fn main() -> ExitCode {
             } => remote::peer_add(&c, &card, name.as_deref(), tier, json),
             PeerCmd::List { json } => remote::peer_list(&c, json),
             PeerCmd::Remove { peer } => remote::peer_remove(&c, &peer),
+            PeerCmd::Check { peer, json } => remote::peer_check(&c, peer.as_deref(), json),
+            PeerCmd::Roster {
+                peer,
+                tier,
+                contact,
+                backups,
+                escalation,
+                fallback,
+                contracts,
+                json,
+            } => {
+                let set = tier.is_some()
+                    || contact.is_some()
+                    || fallback.is_some()
+                    || !backups.is_empty()
+                    || !escalation.is_empty()
+                    || !contracts.is_empty();
+                let roster = set.then(|| liaison_api::views::RosterRequest {
+                    tier,
+                    roster: liaison_core::roster::Roster {
+                        security_contact: contact.unwrap_or_default(),
+                        backup_contacts: backups,
+                        escalation_path: escalation,
+                        fallback_channel: fallback.unwrap_or_default(),
+                        contract_refs: contracts,
+                    },
+                });
+                remote::peer_roster(&c, &peer, roster, json)
+            }
         }),
         Command::Share { cmd } => remote::connect(&home, token).and_then(|c| match cmd {
             ShareCmd::Create {

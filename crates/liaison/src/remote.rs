@@ -21,7 +21,7 @@ use liaison_core::identity::NodeId;
 use liaison_core::import::{self, Format, ImportError, Imported};
 use liaison_core::{content, Kind, Tlp};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::client::{path_segment, Client, ClientError};
 use crate::home::{load_card, Home};
@@ -85,13 +85,139 @@ pub fn peer_list(client: &Client, json: bool) -> Result<()> {
                 p.tier.to_string(),
                 p.node_id.clone(),
                 p.last_contact.as_ref().map_or_else(|| "never".into(), when),
+                contact_state(p),
             ]
         })
         .collect::<Vec<_>>();
-    emit(&table(
-        &["NAME", "ORG", "TIER", "NODE ID", "LAST CONTACT"],
+    let mut out = table(
+        &[
+            "NAME",
+            "ORG",
+            "TIER",
+            "NODE ID",
+            "LAST CONTACT",
+            "CONTACT PATH",
+        ],
         &rows,
-    ))
+    );
+    let stale = peers.iter().filter(|p| p.contact.stale).count();
+    if stale > 0 {
+        out += &format!(
+            "{stale} peer(s) UNVERIFIED: contact path not verified within the tier's interval (`liaison peer check`)\n"
+        );
+    }
+    emit(&out)
+}
+
+/// The contact-path column: verified or flagged, with the last check.
+fn contact_state(p: &PeerView) -> String {
+    let c = &p.contact;
+    let verified = c.verified_at.as_ref().map_or_else(
+        || "never verified".to_string(),
+        |t| format!("verified {}", when(t)),
+    );
+    let flag = if c.stale { "UNVERIFIED, " } else { "" };
+    match (c.last_check_ok, &c.last_error) {
+        (Some(false), Some(e)) => format!("{flag}{verified}; last check failed: {e}"),
+        _ => format!("{flag}{verified}"),
+    }
+}
+
+/// `peer check [PEER]`: ping now; non-zero exit if any check fails.
+pub fn peer_check(client: &Client, peer: Option<&str>, json: bool) -> Result<()> {
+    let answer: Value = match peer {
+        Some(p) => {
+            let p = non_empty(p, "PEER")?;
+            let one: Value =
+                client.post_json(&format!("/api/peers/{}/check", path_segment(p)), &json!({}))?;
+            Value::Array(vec![one])
+        }
+        None => client.post_json("/api/contacts/check", &json!({}))?,
+    };
+    let checks: Vec<liaison_api::views::CheckView> = decode("/api/contacts/check", answer.clone())?;
+    if json {
+        emit(&pretty(&answer)?)?;
+    } else if checks.is_empty() {
+        emit("no pinned peers to check\n")?;
+    } else {
+        let mut out = String::new();
+        for c in &checks {
+            match (c.ok, c.rtt_ms, &c.error) {
+                (true, Some(ms), _) => {
+                    out += &format!(
+                        "{}: contact path verified (signed pong, {ms:.2} ms)\n",
+                        c.peer
+                    )
+                }
+                (true, None, _) => out += &format!("{}: contact path verified\n", c.peer),
+                (false, _, e) => {
+                    out += &format!(
+                        "{}: FAILED: {}\n",
+                        c.peer,
+                        e.as_deref().unwrap_or("no answer")
+                    )
+                }
+            }
+        }
+        emit(&out)?;
+    }
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    if failed > 0 {
+        bail!("{failed} contact-path check(s) failed");
+    }
+    Ok(())
+}
+
+/// `peer roster PEER [--tier …] [--contact …] …`: show, or replace.
+pub fn peer_roster(
+    client: &Client,
+    peer: &str,
+    set: Option<liaison_api::views::RosterRequest>,
+    json: bool,
+) -> Result<()> {
+    let peer = non_empty(peer, "PEER")?;
+    let path = format!("/api/peers/{}", path_segment(peer));
+    let answer: Value = match &set {
+        Some(req) => client.put_json(&format!("{path}/roster"), req)?,
+        None => client.get_json(&path)?,
+    };
+    if json {
+        return emit(&pretty(&answer)?);
+    }
+    let p: PeerView = decode(&path, answer)?;
+    let r = &p.roster;
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "—".to_string()
+        } else {
+            v.join("; ")
+        }
+    };
+    let or_dash = |s: &str| {
+        if s.is_empty() {
+            "—".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    let mut out = if set.is_some() {
+        format!("roster of {} updated\n", p.name)
+    } else {
+        String::new()
+    };
+    out += &format!(
+        "peer:              {} ({})\ntier:              {}\n24x7 contact:      {}\nbackups:           {}\nescalation path:   {}\nfallback channel:  {}\ncontracts:         {}\ncontact path:      {}\n",
+        p.name,
+        p.org,
+        p.tier,
+        or_dash(&r.security_contact),
+        list(&r.backup_contacts),
+        list(&r.escalation_path),
+        or_dash(&r.fallback_channel),
+        list(&r.contract_refs),
+        contact_state(&p),
+    );
+    emit(&out)
 }
 
 /// `peer remove PEER`: unpin by local name or node id.

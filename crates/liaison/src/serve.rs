@@ -42,6 +42,8 @@ pub fn run(home: &Home) -> Result<()> {
     let mut node_config = NodeConfig::new(listen);
     node_config.delivery = config.delivery.to_config();
     node_config.checkpoints = config.ledger.to_config();
+    let schedule = config.contacts.schedule();
+    node_config.contacts = config.contacts.enabled().then_some(schedule);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -53,7 +55,10 @@ pub fn run(home: &Home) -> Result<()> {
                 .await
                 .context("cannot start the QUIC side")?,
         );
-        let hooks = Arc::new(DaemonHooks::default());
+        let hooks = Arc::new(DaemonHooks {
+            node: OnceLock::new(),
+            schedule,
+        });
         let _ = hooks.node.set(node.clone());
         let state = AppState {
             store,
@@ -87,9 +92,9 @@ pub fn run(home: &Home) -> Result<()> {
 }
 
 /// Tells the running node what the API changed.
-#[derive(Default)]
 struct DaemonHooks {
     node: OnceLock<Arc<Node>>,
+    schedule: liaison_core::roster::ContactSchedule,
 }
 
 impl NodeHooks for DaemonHooks {
@@ -103,6 +108,22 @@ impl NodeHooks for DaemonHooks {
         if let Some(node) = self.node.get() {
             node.wake_messages();
         }
+    }
+
+    fn contact_schedule(&self) -> liaison_core::roster::ContactSchedule {
+        self.schedule
+    }
+
+    fn check_contacts(&self, peers: Vec<NodeId>) -> liaison_api::ContactChecks {
+        let node = self.node.get().cloned();
+        Box::pin(async move {
+            let Some(node) = node else { return Vec::new() };
+            node.check_contacts(peers)
+                .await
+                .into_iter()
+                .map(|r| (r.peer, r.outcome))
+                .collect()
+        })
     }
 
     fn peers_changed(&self, removed: Option<NodeId>) {

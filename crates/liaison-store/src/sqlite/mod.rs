@@ -4,6 +4,7 @@ mod agreements;
 mod approvals;
 mod checkpoints;
 mod codec;
+mod contacts;
 mod evidence;
 mod inbox;
 mod ledger;
@@ -22,10 +23,13 @@ use liaison_core::identity::NodeId;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use uuid::Uuid;
 
+use liaison_core::roster::Roster;
+
 use crate::model::{
-    AgreementRecord, ApprovalDecision, ApprovalRecord, CheckpointRecord, DueDelivery, Event,
-    InboxRecord, LedgerRow, MessageRecord, Metrics, NewInbound, NewMessage, NewRejection, NewShare,
-    PeerRecord, RejectionRecord, Role, ShareRecord, ShareState, StoredReceipt, User,
+    AgreementRecord, ApprovalDecision, ApprovalRecord, CheckpointRecord, ContactRecord,
+    DueDelivery, Event, InboxRecord, LedgerRow, MessageRecord, Metrics, NewInbound, NewMessage,
+    NewRejection, NewShare, PeerRecord, RejectionRecord, Role, ShareRecord, ShareState,
+    StoredReceipt, User,
 };
 use crate::store::{Result, Store};
 
@@ -131,6 +135,27 @@ impl Store for SqliteStore {
 
     fn peer(&self, name_or_id: &str) -> Result<Option<PeerRecord>> {
         self.read(|c| peers::find(c, name_or_id))
+    }
+
+    fn contacts(&self) -> Result<Vec<ContactRecord>> {
+        self.read(contacts::list)
+    }
+
+    fn contact(&self, node_id: &NodeId) -> Result<Option<ContactRecord>> {
+        self.read(|c| contacts::get(c, node_id))
+    }
+
+    fn set_roster(&self, node_id: &NodeId, tier: u8, roster: &Roster, actor: &str) -> Result<()> {
+        self.write(|tx| contacts::set_roster(tx, node_id, tier, roster, actor))
+    }
+
+    fn record_contact_check(
+        &self,
+        node_id: &NodeId,
+        at: DateTime<Utc>,
+        outcome: &std::result::Result<u64, String>,
+    ) -> Result<bool> {
+        self.write(|tx| contacts::record_check(tx, node_id, at, outcome))
     }
 
     fn touch_peer(&self, node_id: &NodeId, at: DateTime<Utc>) -> Result<()> {

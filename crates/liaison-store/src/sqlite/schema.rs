@@ -20,6 +20,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
         4,
         include_str!("../../migrations/0004_approvals_and_checkpoints.sql"),
     ),
+    (
+        5,
+        include_str!("../../migrations/0005_roster_and_contacts.sql"),
+    ),
 ];
 
 /// How long a writer waits for another connection's lock before failing.
