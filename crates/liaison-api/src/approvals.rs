@@ -175,6 +175,7 @@ fn input_of(state: &AppState, share: &ShareRecord) -> Result<ShareInput, ApiErro
         .share_content(share.id)?
         .ok_or_else(|| ApiError::not_found(format!("no share {}", share.id)))?;
     Ok(ShareInput {
+        incident: None,
         tlp: share.tlp,
         kind: share.kind,
         to: strings("to"),
@@ -381,6 +382,7 @@ fn release(
             "approvals": draft.approvals,
         }),
         policy,
+        incident: None,
     };
     match seal_and_store(
         state,

@@ -1,15 +1,19 @@
 //! Received bundles and refused deliveries.
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use liaison_store::{InboxRecord, RejectionRecord, Role, User};
+use chrono::Utc;
+use liaison_core::ack::Acknowledgement;
+use liaison_core::ledger::kinds;
+use liaison_store::{Event, InboxRecord, NewAck, NewMessage, RejectionRecord, Role, User};
+use serde_json::json;
 
 use crate::auth::require_role;
 use crate::shares::{parse_id, Limit};
-use crate::views::{InboxDetail, InboxView, RejectionView};
+use crate::views::{AckRequest, AckView, InboxDetail, InboxView, RejectionView};
 use crate::{blocking, ApiError, AppState};
 
 fn inbox_view(r: &InboxRecord) -> InboxView {
@@ -72,19 +76,84 @@ pub(crate) async fn show(
     require_role(&user, &[Role::Analyst])?;
     let id = parse_id(&id)?;
     let store = state.store.clone();
-    let (record, manifest) = blocking(move || {
+    let (record, manifest, ack) = blocking(move || {
         let rec = store
             .inbox_item(id)?
             .ok_or_else(|| ApiError::not_found(format!("no inbox bundle {id}")))?;
         let manifest = store.inbox_manifest(id)?.unwrap_or_default();
-        Ok((rec.0, manifest))
+        Ok((rec.0, manifest, store.inbox_ack(id)?))
     })
     .await?;
     Ok(Json(InboxDetail {
         item: inbox_view(&record),
         manifest: serde_json::from_slice(&manifest).unwrap_or_default(),
         receipt: serde_json::from_slice(&record.receipt_json).unwrap_or_default(),
+        acknowledged: ack.as_ref().map(crate::shares::ack_view),
     }))
+}
+
+/// `POST /api/inbox/{id}/ack`: a person here read the bundle. The signed
+/// acknowledgement is queued to the originator (store and forward).
+pub(crate) async fn ack(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    Path(id): Path<String>,
+    req: Result<Json<AckRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<AckView>), ApiError> {
+    require_role(&user, &[Role::Analyst])?;
+    let id = parse_id(&id)?;
+    let req = match req {
+        Ok(Json(r)) => r,
+        Err(JsonRejection::MissingJsonContentType(_)) => AckRequest::default(),
+        Err(e) => return Err(e.into()),
+    };
+    let st = state.clone();
+    let record = blocking(move || {
+        let (rec, _) = st
+            .store
+            .inbox_item(id)?
+            .ok_or_else(|| ApiError::not_found(format!("no inbox bundle {id}")))?;
+        let me = st.keys.node_id();
+        let a = Acknowledgement {
+            v: 1,
+            bundle_id: id,
+            manifest_sha256: rec.manifest_sha256.clone(),
+            originator: rec.sender,
+            recipient: me,
+            by: user.name.clone(),
+            comment: req.comment.trim().to_string(),
+            at: Utc::now(),
+        };
+        let signed = liaison_core::ack::sign(&st.keys, &a);
+        let new = NewAck {
+            bundle_id: id,
+            peer: me,
+            by: a.by.clone(),
+            comment: a.comment.clone(),
+            at: a.at,
+            signed_json: signed.clone(),
+        };
+        let message = NewMessage {
+            peer: rec.sender,
+            kind: "ack".into(),
+            body: signed,
+            agreement: None,
+        };
+        let event = Event {
+            kind: kinds::INBOX_ACKNOWLEDGED,
+            actor: user.id.clone(),
+            body: json!({
+                "bundle_id": id,
+                "originator": rec.sender.to_string(),
+                "by": a.by,
+                "comment": a.comment,
+            }),
+        };
+        Ok(st.store.acknowledge_inbox(&new, &message, &event)?)
+    })
+    .await?;
+    state.hooks.messages_queued();
+    Ok((StatusCode::CREATED, Json(crate::shares::ack_view(&record))))
 }
 
 pub(crate) async fn content(

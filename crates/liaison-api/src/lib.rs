@@ -17,6 +17,7 @@ mod auth;
 mod error;
 mod evidence;
 mod inbox;
+pub mod incidents;
 pub mod ledger;
 pub mod metrics;
 pub mod openapi;
@@ -50,6 +51,10 @@ pub trait NodeHooks: Send + Sync + 'static {
     /// A signed message for a peer was queued (agreement negotiation):
     /// wake the message worker.
     fn messages_queued(&self) {}
+    /// Receipt and acknowledgement deadlines of incidents.
+    fn deadline_policy(&self) -> liaison_core::incident::DeadlinePolicy {
+        liaison_core::incident::DeadlinePolicy::default()
+    }
     /// How often each tier's contact path must be verified.
     fn contact_schedule(&self) -> ContactSchedule {
         ContactSchedule::default()
@@ -140,6 +145,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/inbox/{id}/content", get(inbox::content))
         .route("/api/inbox/{id}/stix", get(stix_export::inbox))
         .route("/api/inbox/{id}/forward", post(shares::forward))
+        .route("/api/inbox/{id}/ack", post(inbox::ack))
         .route("/api/rejections", get(inbox::rejections))
         .route("/api/ledger", get(ledger::entries))
         .route("/api/ledger/verify", get(ledger::verify))
@@ -147,6 +153,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/ledger/proof/{seq}", get(ledger::inclusion))
         .route("/api/ledger/consistency", get(ledger::consistency))
         .route("/api/evidence", get(evidence::export))
+        .route("/api/incidents", get(incidents::list).post(incidents::open))
+        .route("/api/incidents/{id}", get(incidents::show))
+        .route("/api/incidents/{id}/close", post(incidents::close))
+        .route("/api/incidents/{id}/report", get(incidents::report))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

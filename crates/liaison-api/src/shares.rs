@@ -61,10 +61,17 @@ pub(crate) async fn show(
     require_role(&user, &[Role::Analyst, Role::Approver, Role::Auditor])?;
     let id = parse_id(&id)?;
     let store = state.store.clone();
-    blocking(move || Ok(store.share(id)?))
-        .await?
-        .map(|s| Json(share_view(&s)))
-        .ok_or_else(|| ApiError::not_found(format!("no share {id}")))
+    let (share, acks) = blocking(move || Ok((store.share(id)?, store.share_acks(id)?))).await?;
+    let mut view = share
+        .map(|s| share_view(&s))
+        .ok_or_else(|| ApiError::not_found(format!("no share {id}")))?;
+    for d in &mut view.deliveries {
+        d.acknowledgement = acks
+            .iter()
+            .find(|a| a.peer.to_string() == d.peer)
+            .map(ack_view);
+    }
+    Ok(Json(view))
 }
 
 pub(crate) fn parse_id(id: &str) -> Result<Uuid, ApiError> {
@@ -119,6 +126,7 @@ pub(crate) async fn preview(
 
 /// A share request, parsed and checked.
 pub(crate) struct ShareInput {
+    pub incident: Option<Uuid>,
     pub tlp: Tlp,
     pub kind: Kind,
     pub to: Vec<String>,
@@ -152,7 +160,20 @@ impl ShareInput {
                 "`to` must name at least one peer",
             ));
         }
+        let incident = req
+            .incident
+            .as_deref()
+            .map(|i| {
+                Uuid::parse_str(i.trim()).map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid_incident",
+                        format!("`{i}` is not an incident id"),
+                    )
+                })
+            })
+            .transpose()?;
         Ok(ShareInput {
+            incident,
             tlp,
             kind,
             to: req.to.clone(),
@@ -334,6 +355,7 @@ fn plan_and_queue(state: &AppState, user: &User, req: ShareInput) -> Result<Shar
             state: ShareState::AwaitingApproval,
             approvals_required,
             policy: Some(policy),
+            incident: req.incident,
         };
         store.create_share(&share, &event)?;
         return store
@@ -350,8 +372,9 @@ fn plan_and_queue(state: &AppState, user: &User, req: ShareInput) -> Result<Shar
         .collect();
     let ledger = Ledgered {
         kind: kinds::SHARE_RELEASED,
-        extra: json!({ "decision": plan.decision, "redacted": removed }),
+        extra: json!({ "decision": plan.decision, "redacted": removed, "incident_id": req.incident }),
         policy,
+        incident: req.incident,
     };
     match seal_and_store(
         state,
@@ -378,6 +401,8 @@ pub(crate) struct Ledgered {
     pub kind: &'static str,
     pub extra: serde_json::Value,
     pub policy: serde_json::Value,
+    /// The incident a new share is linked to (`Commit::Create` only).
+    pub incident: Option<Uuid>,
 }
 
 /// Whether a release stores a new share or seals one that was approved.
@@ -472,6 +497,7 @@ pub(crate) fn seal_and_store(
         state: ShareState::Released,
         approvals_required: 0,
         policy: Some(ledger.policy),
+        incident: ledger.incident,
     };
     match commit {
         Commit::Create => state.store.create_share(&share, &event)?,
@@ -566,6 +592,7 @@ fn forward_blocking(
     // redacted on the way.
     let agreements = standings(state, &peers)?;
     let request = ShareInput {
+        incident: None,
         tlp: original.tlp,
         kind: original.kind,
         to: to.to_vec(),
@@ -629,6 +656,7 @@ fn forward_blocking(
             },
         }),
         policy: json!({ "decision": plan.decision, "recipients": plan.recipients }),
+        incident: None,
     };
     match seal_and_store(
         state,
@@ -715,5 +743,16 @@ fn delivery_view(d: &DeliveryRecord) -> DeliveryView {
             received_at: r.received_at,
             signed: serde_json::from_slice(&r.json).unwrap_or_default(),
         }),
+        acknowledgement: None,
+    }
+}
+
+/// An acknowledgement as the API shows it.
+pub(crate) fn ack_view(a: &liaison_store::AckRecord) -> crate::views::AckView {
+    crate::views::AckView {
+        by: a.by.clone(),
+        comment: a.comment.clone(),
+        at: a.at,
+        ledger_seq: a.ledger_seq,
     }
 }

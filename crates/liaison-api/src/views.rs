@@ -122,6 +122,9 @@ pub struct CreateShareRequest {
     /// TLP:RED, and checked against the agreement's `red_individuals`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub individuals: Vec<String>,
+    /// The incident this share notifies the recipients about (its id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
 }
 
 /// `POST /api/shares/preview`: what `POST /api/shares` would do with the
@@ -175,6 +178,30 @@ pub struct DeliveryView {
     pub completed_at: Option<DateTime<Utc>>,
     /// The recipient's signed receipt.
     pub receipt: Option<ReceiptView>,
+    /// A person there acknowledged it (signed), in `GET /api/shares/{id}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledgement: Option<AckView>,
+}
+
+/// A human acknowledgement of a bundle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AckView {
+    /// Who acknowledged (user name at the acknowledging node).
+    pub by: String,
+    /// What they said.
+    pub comment: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Its ledger entry on this node.
+    pub ledger_seq: u64,
+}
+
+/// `POST /api/inbox/{id}/ack`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AckRequest {
+    /// What to tell the originator.
+    #[serde(default)]
+    pub comment: String,
 }
 
 /// An outbound share.
@@ -235,6 +262,9 @@ pub struct InboxDetail {
     pub manifest: serde_json::Value,
     /// The receipt this node signed (DSSE JSON).
     pub receipt: serde_json::Value,
+    /// This node's acknowledgement of it, once a person here gave it.
+    #[serde(default)]
+    pub acknowledged: Option<AckView>,
 }
 
 /// One ledger entry.

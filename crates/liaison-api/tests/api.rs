@@ -45,6 +45,12 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("PUT", "/api/peers/x/roster"),
     ("POST", "/api/peers/x/check"),
     ("POST", "/api/contacts/check"),
+    ("POST", "/api/inbox/x/ack"),
+    ("GET", "/api/incidents"),
+    ("POST", "/api/incidents"),
+    ("GET", "/api/incidents/x"),
+    ("POST", "/api/incidents/x/close"),
+    ("GET", "/api/incidents/x/report"),
 ];
 
 #[tokio::test]
@@ -352,6 +358,18 @@ async fn every_endpoint_enforces_its_roles() {
         ("POST", "/api/peers".into(), &[]),
         ("DELETE", "/api/peers/x".into(), &[]),
         ("PUT", "/api/peers/x/roster".into(), &[]),
+        ("POST", "/api/incidents".into(), &[Analyst, Approver]),
+        ("POST", format!("/api/inbox/{id}/ack"), &[Analyst]),
+        (
+            "GET",
+            "/api/incidents".into(),
+            &[Analyst, Approver, Auditor],
+        ),
+        (
+            "GET",
+            format!("/api/incidents/{id}/report"),
+            &[Analyst, Approver, Auditor],
+        ),
         (
             "POST",
             "/api/peers/x/check".into(),

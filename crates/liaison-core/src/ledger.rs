@@ -17,6 +17,16 @@ pub mod kinds {
     pub const PEER_REMOVED: &str = "peer.removed";
     /// A connection from an unpinned node was refused.
     pub const PEER_REFUSED: &str = "peer.refused";
+    /// An incident was opened (body: the whole incident record).
+    pub const INCIDENT_OPENED: &str = "incident.opened";
+    /// A notification deadline of an incident passed unmet and was escalated.
+    pub const INCIDENT_ESCALATED: &str = "incident.escalated";
+    /// An incident was closed.
+    pub const INCIDENT_CLOSED: &str = "incident.closed";
+    /// A recipient's signed acknowledgement (a person read it) arrived.
+    pub const SHARE_ACKNOWLEDGED: &str = "share.acknowledged";
+    /// A person at this node acknowledged a received bundle.
+    pub const INBOX_ACKNOWLEDGED: &str = "inbox.acknowledged";
     /// A peer's tier or incident-response roster changed.
     pub const PEER_ROSTER_UPDATED: &str = "peer.roster_updated";
     /// A contact-path check got a valid signed pong (body: round trip).

@@ -6,6 +6,7 @@
 //!
 //! | module | concept |
 //! | --- | --- |
+//! | [`ack`] | signed human acknowledgements of received bundles |
 //! | [`tlp`] | TLP 2.0 labels and their order |
 //! | [`agreement`] | signed bilateral sharing agreements, their TOML form and notices |
 //! | [`policy`] | the pure policy function: may this bundle flow, now? |
@@ -20,6 +21,7 @@
 //! | [`manifest`] | the signed bundle manifest (DESIGN §4) |
 //! | [`envelope`] | sign-then-encrypt sealing and opening of bundles |
 //! | [`content`] | STIX 2.1 / CSAF 2.0 validation and the TLP they carry |
+//! | [`coordination`] | an incident's notifications, escalations and timeline, read from the ledger |
 //! | [`import`] | MISP events, IOC lists and CSV converted to STIX 2.1 bundles, with a report |
 //! | [`receipt`] | signed delivery receipts |
 //! | [`ledger`] | ledger entries and their RFC 9162 leaf hashes |
@@ -31,10 +33,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod ack;
 pub mod agreement;
 pub mod audit;
 pub mod checkpoint;
 pub mod content;
+pub mod coordination;
 pub mod dsse;
 pub mod envelope;
 pub mod evidence;

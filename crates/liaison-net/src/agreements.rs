@@ -7,6 +7,7 @@
 //! | agreement signed by both | the counterparty | our proposal comes into force |
 //! | notice `decline` | the counterparty | our proposal is declined |
 //! | notice `revoke` | either party | the version is revoked |
+//! | acknowledgement | a recipient of our share | stored as its person's acknowledgement |
 //!
 //! Every message is verified (DSSE, both parties' keys are their node ids),
 //! must come from the party it claims, and is ledgered with its effect.
@@ -15,13 +16,14 @@
 
 use std::sync::Arc;
 
+use liaison_core::ack;
 use liaison_core::agreement::{
     message_type, AgreementState, Notice, NoticeAction, SignedAgreement, AGREEMENT_TYPE,
     NOTICE_TYPE,
 };
 use liaison_core::identity::NodeId;
 use liaison_core::ledger::kinds;
-use liaison_store::{AgreementRecord, Event, Store};
+use liaison_store::{AgreementRecord, Event, NewAck, Store};
 use serde_json::json;
 
 use crate::receiver::{MessageHandler, MessageRefusal};
@@ -237,6 +239,9 @@ impl AgreementDesk {
 
 impl MessageHandler for AgreementDesk {
     fn handle_message(&self, peer: NodeId, body: &[u8]) -> Result<Vec<u8>, MessageRefusal> {
+        if ack::is_ack(body) {
+            return self.acknowledgement(peer, body);
+        }
         let state = match message_type(body) {
             Some(AGREEMENT_TYPE) => self.agreement(peer, body)?,
             Some(NOTICE_TYPE) => self.notice(peer, body)?,
@@ -248,6 +253,44 @@ impl MessageHandler for AgreementDesk {
             }
         };
         Ok(json!({ "state": state }).to_string().into_bytes())
+    }
+}
+
+impl AgreementDesk {
+    /// A recipient's person acknowledged one of our shares.
+    fn acknowledgement(&self, peer: NodeId, body: &[u8]) -> Result<Vec<u8>, MessageRefusal> {
+        let a = ack::verify(body, &peer).map_err(|e| refusal("invalid_ack", e))?;
+        if a.originator != self.me {
+            return Err(refusal(
+                "not_the_originator",
+                format!("bundle {} was not sent by this node", a.bundle_id),
+            ));
+        }
+        let record = NewAck {
+            bundle_id: a.bundle_id,
+            peer,
+            by: a.by.clone(),
+            comment: a.comment.clone(),
+            at: a.at,
+            signed_json: body.to_vec(),
+        };
+        let event = Event {
+            kind: kinds::SHARE_ACKNOWLEDGED,
+            actor: format!("peer:{peer}"),
+            body: json!({
+                "share_id": a.bundle_id,
+                "peer": peer.to_string(),
+                "by": a.by,
+                "comment": a.comment,
+                "acknowledged_at": a.at,
+                "manifest_sha256": a.manifest_sha256,
+            }),
+        };
+        match self.store.store_peer_ack(&record, &event) {
+            Ok(_) => Ok(json!({ "state": "acknowledged" }).to_string().into_bytes()),
+            Err(liaison_store::StoreError::NotFound(m)) => Err(refusal("unknown_bundle", m)),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }
 

@@ -18,6 +18,7 @@ use crate::checkpointer::{CheckpointConfig, Checkpointer};
 use crate::contacts::{CheckResult, ContactChecker, Pinger};
 use crate::delivery::{DeliveryConfig, DeliveryWorker};
 use crate::directory::PeerDirectory;
+use crate::escalations::{EscalationConfig, EscalationWorker};
 use crate::messages::MessageWorker;
 use crate::receiver::{MessageHandler, Receiver};
 use crate::transport::{Endpoint, NetError};
@@ -41,6 +42,8 @@ pub struct NodeConfig {
     /// How often to check each tier's contact path (`None`: never by
     /// itself; `check_contacts` still works).
     pub contacts: Option<ContactSchedule>,
+    /// Incident deadlines and escalation webhooks.
+    pub escalation: EscalationConfig,
 }
 
 impl NodeConfig {
@@ -54,6 +57,7 @@ impl NodeConfig {
             messages: None,
             checkpoints: CheckpointConfig::default(),
             contacts: Some(ContactSchedule::default()),
+            escalation: EscalationConfig::default(),
         }
     }
 }
@@ -72,6 +76,7 @@ pub struct Node {
     message_worker: std::sync::Mutex<Option<JoinHandle<()>>>,
     checkpointer: std::sync::Mutex<Option<JoinHandle<()>>>,
     contact_checker: std::sync::Mutex<Option<JoinHandle<()>>>,
+    escalation_worker: std::sync::Mutex<Option<JoinHandle<()>>>,
     pinger: Pinger,
     timeout: std::time::Duration,
 }
@@ -144,6 +149,13 @@ impl Node {
                 .run(stopped.clone()),
             )
         });
+        let escalation_worker = tokio::spawn(
+            EscalationWorker {
+                store: store.clone(),
+                config: config.escalation.clone(),
+            }
+            .run(stopped.clone()),
+        );
         let worker = DeliveryWorker::new(
             store.clone(),
             endpoint.clone(),
@@ -164,6 +176,7 @@ impl Node {
             message_worker: std::sync::Mutex::new(Some(message_worker)),
             checkpointer: std::sync::Mutex::new(Some(checkpointer)),
             contact_checker: std::sync::Mutex::new(contact_checker),
+            escalation_worker: std::sync::Mutex::new(Some(escalation_worker)),
             pinger,
             timeout,
         })
@@ -282,16 +295,20 @@ impl Node {
         } {
             tracing::error!(error = %e, "message worker failed");
         }
-        let checker = self
-            .contact_checker
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(Err(e)) = match checker {
-            Some(c) => Some(c.await),
-            None => None,
-        } {
-            tracing::error!(error = %e, "contact checker failed");
+        for (name, slot) in [
+            ("contact checker", &self.contact_checker),
+            ("escalation worker", &self.escalation_worker),
+        ] {
+            let task = slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(Err(e)) = match task {
+                Some(t) => Some(t.await),
+                None => None,
+            } {
+                tracing::error!(error = %e, "{name} failed");
+            }
         }
         self.endpoint.shutdown().await;
         // Last: every entry of this run (the final deliveries and requests

@@ -151,6 +151,7 @@ async fn an_expired_bundle_gets_a_final_negative_receipt() {
             state: ShareState::Released,
             approvals_required: 0,
             policy: None,
+            incident: None,
         };
         let event = Event {
             kind: kinds::SHARE_RELEASED,

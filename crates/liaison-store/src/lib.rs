@@ -48,12 +48,12 @@ mod store;
 
 pub use error::StoreError;
 pub use model::{
-    AgreementRecord, AgreementState, ApprovalDecision, ApprovalRecord, CheckpointRecord,
-    ContactRecord, DeliveryRecord, DeliveryState, DueDelivery, Event, InboxRecord, LedgerRow,
-    MessageRecord, MessageState, Metrics, NewDelivery, NewInbound, NewMessage, NewRejection,
-    NewShare, ParseAgreementStateError, ParseDeliveryStateError, ParseRoleError,
-    ParseShareStateError, PeerRecord, RejectionRecord, Role, ShareRecord, ShareState,
-    StoredReceipt, User,
+    AckRecord, AgreementRecord, AgreementState, ApprovalDecision, ApprovalRecord, CheckpointRecord,
+    ContactRecord, DeliveryRecord, DeliveryState, DueDelivery, Event, InboxRecord, IncidentRecord,
+    LedgerRow, MessageRecord, MessageState, Metrics, NewAck, NewDelivery, NewInbound, NewIncident,
+    NewMessage, NewRejection, NewShare, ParseAgreementStateError, ParseDeliveryStateError,
+    ParseRoleError, ParseShareStateError, PeerRecord, RejectionRecord, Role, ShareRecord,
+    ShareState, StoredReceipt, User, WebhookRecord,
 };
 pub use sqlite::SqliteStore;
 pub use store::{Result, Store};

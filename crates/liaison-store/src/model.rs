@@ -39,6 +39,23 @@ pub struct LedgerRow {
     pub leaf_hash: [u8; 32],
 }
 
+impl LedgerRow {
+    /// This entry as the coordination functions read it; `None` when its
+    /// time does not parse (`ledger verify` names such an entry).
+    pub fn fact(&self) -> Option<liaison_core::coordination::Fact> {
+        let at = DateTime::parse_from_rfc3339(&self.time)
+            .ok()?
+            .with_timezone(&Utc);
+        Some(liaison_core::coordination::Fact {
+            seq: self.seq,
+            at,
+            kind: self.kind.clone(),
+            actor: self.actor.clone(),
+            body: self.body.clone(),
+        })
+    }
+}
+
 /// A local user's role (DESIGN §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -127,6 +144,109 @@ pub struct PeerRecord {
     pub last_contact: Option<DateTime<Utc>>,
 }
 
+/// A human acknowledgement to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAck {
+    /// The bundle acknowledged.
+    pub bundle_id: Uuid,
+    /// The acknowledging node (this node for one sent, the peer for one received).
+    pub peer: NodeId,
+    /// Who acknowledged (user name at that node).
+    pub by: String,
+    /// What they said.
+    pub comment: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The signed acknowledgement (DSSE JSON).
+    pub signed_json: Vec<u8>,
+}
+
+/// A stored acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckRecord {
+    /// The bundle acknowledged.
+    pub bundle_id: Uuid,
+    /// The acknowledging node.
+    pub peer: NodeId,
+    /// Who acknowledged.
+    pub by: String,
+    /// What they said.
+    pub comment: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The signed acknowledgement (DSSE JSON).
+    pub signed_json: Vec<u8>,
+    /// Its ledger entry here.
+    pub ledger_seq: u64,
+}
+
+/// An incident to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewIncident {
+    /// Its id.
+    pub id: Uuid,
+    /// A short title.
+    pub title: String,
+    /// How bad it is (sets the notification deadlines).
+    pub severity: liaison_core::incident::Severity,
+    /// Whether it is a supply-chain event (IR-4(10)).
+    pub supply_chain: bool,
+    /// What made it one.
+    pub trigger: Option<liaison_core::incident::Trigger>,
+    /// An exercise, not a real incident.
+    pub exercise: bool,
+    /// The implicated peers.
+    pub peers: Vec<NodeId>,
+    /// The implicated packages or products and versions.
+    pub dependencies: Vec<liaison_core::incident::Dependency>,
+    /// The user id opening it.
+    pub opened_by: String,
+}
+
+/// A stored incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentRecord {
+    /// Its id.
+    pub id: Uuid,
+    /// A short title.
+    pub title: String,
+    /// How bad it is.
+    pub severity: liaison_core::incident::Severity,
+    /// Whether it is a supply-chain event.
+    pub supply_chain: bool,
+    /// What made it one.
+    pub trigger: Option<liaison_core::incident::Trigger>,
+    /// An exercise, not a real incident.
+    pub exercise: bool,
+    /// The implicated peers.
+    pub peers: Vec<NodeId>,
+    /// The implicated dependencies.
+    pub dependencies: Vec<liaison_core::incident::Dependency>,
+    /// When it was opened.
+    pub opened_at: DateTime<Utc>,
+    /// The user id that opened it.
+    pub opened_by: String,
+    /// When it was closed.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// The `incident.opened` ledger entry.
+    pub ledger_seq: u64,
+    /// The shares linked to it, in the order they were drafted.
+    pub shares: Vec<Uuid>,
+}
+
+/// An escalation webhook waiting to be sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookRecord {
+    /// Outbox row id.
+    pub id: i64,
+    /// The incident.
+    pub incident_id: Uuid,
+    /// The JSON body to POST.
+    pub payload: serde_json::Value,
+    /// Failed attempts so far.
+    pub attempts: u32,
+}
+
 /// A pinned peer's incident-response roster and contact-path state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactRecord {
@@ -181,6 +301,9 @@ pub struct NewShare {
     /// The release plan (policy decision and redaction, per recipient) as
     /// JSON; never the removed values.
     pub policy: Option<serde_json::Value>,
+    /// The incident this share notifies peers about (linked in the same
+    /// transaction; it must exist and be open).
+    pub incident: Option<Uuid>,
 }
 
 /// Where a share stands.

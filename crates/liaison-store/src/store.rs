@@ -8,10 +8,10 @@ use crate::error::StoreError;
 use liaison_core::roster::Roster;
 
 use crate::model::{
-    AgreementRecord, ApprovalDecision, ApprovalRecord, CheckpointRecord, ContactRecord,
-    DueDelivery, Event, InboxRecord, LedgerRow, MessageRecord, Metrics, NewInbound, NewMessage,
-    NewRejection, NewShare, PeerRecord, RejectionRecord, Role, ShareRecord, ShareState,
-    StoredReceipt, User,
+    AckRecord, AgreementRecord, ApprovalDecision, ApprovalRecord, CheckpointRecord, ContactRecord,
+    DueDelivery, Event, InboxRecord, IncidentRecord, LedgerRow, MessageRecord, Metrics, NewAck,
+    NewInbound, NewIncident, NewMessage, NewRejection, NewShare, PeerRecord, RejectionRecord, Role,
+    ShareRecord, ShareState, StoredReceipt, User, WebhookRecord,
 };
 
 /// The store's result type.
@@ -54,6 +54,67 @@ pub trait Store: Send + Sync {
     /// The peer whose local name or node id (string form) is `name_or_id`;
     /// a node id match wins.
     fn peer(&self, name_or_id: &str) -> Result<Option<PeerRecord>>;
+
+    /// A person here acknowledges a received bundle: stored, ledgered
+    /// (`event`) and `message` (the signed acknowledgement) queued to the
+    /// originator, in one transaction. NotFound for an unknown bundle,
+    /// Conflict for a second acknowledgement.
+    fn acknowledge_inbox(
+        &self,
+        ack: &NewAck,
+        message: &NewMessage,
+        event: &Event,
+    ) -> Result<AckRecord>;
+
+    /// A recipient's verified acknowledgement of our share `ack.bundle_id`;
+    /// ledgered with `event`. NotFound unless the share went to that peer;
+    /// `Ok(false)` for a repeat (nothing changes).
+    fn store_peer_ack(&self, ack: &NewAck, event: &Event) -> Result<bool>;
+
+    /// The acknowledgements recipients sent for a share.
+    fn share_acks(&self, share: Uuid) -> Result<Vec<AckRecord>>;
+
+    /// The acknowledgement this node sent for a received bundle.
+    fn inbox_ack(&self, bundle: Uuid) -> Result<Option<AckRecord>>;
+
+    /// Open an incident; ledger `incident.opened` with the whole record.
+    fn open_incident(&self, incident: &NewIncident) -> Result<IncidentRecord>;
+
+    /// Every incident, newest first, with its shares.
+    fn incidents(&self) -> Result<Vec<IncidentRecord>>;
+
+    /// One incident with its shares.
+    fn incident(&self, id: Uuid) -> Result<Option<IncidentRecord>>;
+
+    /// The incident a share was linked to, if any.
+    fn incident_of_share(&self, share: Uuid) -> Result<Option<Uuid>>;
+
+    /// Close an incident; ledger `incident.closed`. Conflict if closed.
+    fn close_incident(&self, id: Uuid, actor: &str) -> Result<()>;
+
+    /// The ledger entries of an incident and of its shares, in order.
+    fn incident_facts(&self, id: Uuid) -> Result<Vec<LedgerRow>>;
+
+    /// Ledger an escalation (`incident.escalated` with `body`) and, with
+    /// `webhook`, queue its POST in the same transaction.
+    fn escalate(
+        &self,
+        incident: Uuid,
+        body: &serde_json::Value,
+        webhook: bool,
+    ) -> Result<LedgerRow>;
+
+    /// Escalation webhooks due by `at`.
+    fn due_webhooks(&self, at: DateTime<Utc>, limit: u32) -> Result<Vec<WebhookRecord>>;
+
+    /// Record a webhook attempt: `Ok` sent; `Err` retried at `retry_at`,
+    /// or given up without one.
+    fn webhook_result(
+        &self,
+        id: i64,
+        outcome: &std::result::Result<(), String>,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()>;
 
     /// Every pinned peer's roster and contact-path state, by name.
     fn contacts(&self) -> Result<Vec<ContactRecord>>;

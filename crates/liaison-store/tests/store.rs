@@ -74,6 +74,7 @@ fn new_share(peers: &[NodeId]) -> NewShare {
         state: ShareState::Released,
         approvals_required: 0,
         policy: None,
+        incident: None,
     }
 }
 
@@ -723,7 +724,7 @@ fn data_survives_reopening_the_file() {
     let version: u32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 7);
 }
 
 #[test]
@@ -738,7 +739,8 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
     // share states, policy or the message outbox.
     let conn = raw(&path);
     conn.execute_batch(
-        "DROP TABLE peer_contacts; DROP TABLE approvals; DROP TABLE checkpoints;
+        "DROP TABLE webhooks_out; DROP TABLE incident_shares; DROP TABLE incidents;
+         DROP TABLE acknowledgements; DROP TABLE peer_contacts; DROP TABLE approvals; DROP TABLE checkpoints;
          DROP TABLE agreements; DROP TABLE messages_out;
          ALTER TABLE shares DROP COLUMN policy;
          ALTER TABLE shares DROP COLUMN approvals_required;
@@ -758,7 +760,7 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
     let version: u32 = raw(&path)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 7);
 }
 
 #[cfg(unix)]
@@ -843,4 +845,85 @@ fn the_trait_is_object_safe_and_shareable() {
         .join()
         .unwrap();
     assert_eq!(store.inbox_len().unwrap(), 0);
+}
+
+#[test]
+fn incidents_link_shares_and_read_their_story_from_the_ledger() {
+    use liaison_core::incident::{Severity, Trigger};
+    let (_dir, _path, store) = open();
+    let bolt = peer("bolt");
+    store.add_peer(&bolt, "admin").unwrap();
+    let inc = store
+        .open_incident(&liaison_store::NewIncident {
+            id: Uuid::new_v4(),
+            title: "compromised updater".into(),
+            severity: Severity::Critical,
+            supply_chain: true,
+            trigger: Some(Trigger::UpstreamDependencySuspected),
+            exercise: false,
+            peers: vec![bolt.node_id],
+            dependencies: vec!["acme-updater@4.2.1".parse().unwrap()],
+            opened_by: "u1".into(),
+        })
+        .unwrap();
+    assert_eq!(inc.peers, vec![bolt.node_id]);
+    assert_eq!(inc.dependencies[0].to_string(), "acme-updater@4.2.1");
+    // A share linked to it, in the same transaction; and one that is not.
+    let mut linked = new_share(&[bolt.node_id]);
+    linked.incident = Some(inc.id);
+    store.create_share(&linked, &released(&linked)).unwrap();
+    let other = new_share(&[bolt.node_id]);
+    store.create_share(&other, &released(&other)).unwrap();
+    // A share for an unknown incident is refused and leaves nothing.
+    let mut orphan = new_share(&[bolt.node_id]);
+    orphan.incident = Some(Uuid::new_v4());
+    assert!(matches!(
+        store.create_share(&orphan, &released(&orphan)),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.share(orphan.id).unwrap().is_none());
+    assert_eq!(
+        store.incident(inc.id).unwrap().unwrap().shares,
+        vec![linked.id]
+    );
+    assert_eq!(store.incident_of_share(linked.id).unwrap(), Some(inc.id));
+    // Its facts: the opening and the linked share's release, not the other.
+    let body = json!({"incident_id": inc.id, "share_id": linked.id, "peer": bolt.node_id.to_string(), "deadline": "ack"});
+    let esc = store.escalate(inc.id, &body, true).unwrap();
+    let facts = store.incident_facts(inc.id).unwrap();
+    let kinds_seen: Vec<&str> = facts.iter().map(|f| f.kind.as_str()).collect();
+    assert_eq!(
+        kinds_seen,
+        vec![
+            kinds::INCIDENT_OPENED,
+            "share.released",
+            kinds::INCIDENT_ESCALATED
+        ]
+    );
+    assert!(facts.iter().all(|f| f.fact().is_some()));
+    // The webhook waits, is retried, then sent.
+    let due = store.due_webhooks(Utc::now(), 10).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].payload["ledger_seq"], esc.seq);
+    let later = Utc::now() + Duration::seconds(60);
+    store
+        .webhook_result(due[0].id, &Err("HTTP 500".into()), Some(later))
+        .unwrap();
+    assert!(store.due_webhooks(Utc::now(), 10).unwrap().is_empty());
+    let again = store.due_webhooks(later, 10).unwrap();
+    assert_eq!(again[0].attempts, 1);
+    store.webhook_result(again[0].id, &Ok(()), None).unwrap();
+    assert!(store.due_webhooks(later, 10).unwrap().is_empty());
+    // Closed: no more shares.
+    store.close_incident(inc.id, "u1").unwrap();
+    assert!(matches!(
+        store.close_incident(inc.id, "u1"),
+        Err(StoreError::Conflict(_))
+    ));
+    let mut late = new_share(&[bolt.node_id]);
+    late.incident = Some(inc.id);
+    assert!(matches!(
+        store.create_share(&late, &released(&late)),
+        Err(StoreError::Conflict(_))
+    ));
 }

@@ -285,10 +285,28 @@ pub fn run() -> Result<()> {
     println!("\n-- ACME's analyst drafts the share; ACME's legal approver releases it --");
     let analyst = acme.user("ana", "analyst")?;
     let legal = acme.user("lena", "approver")?;
+    let incident = analyst.post_json::<_, Value>(
+        "/api/incidents",
+        &json!({
+            "title": "Compromised build of acme-updater reached suppliers",
+            "severity": "critical",
+            "trigger": "upstream_dependency_suspected",
+            "peers": [bolt.name, cobalt.name],
+            "dependencies": ["acme-updater@4.2.1"],
+        }),
+    )?;
+    let incident_id = incident["id"]
+        .as_str()
+        .context("incident without id")?
+        .to_string();
+    println!(
+        "[{}] ana opened supply-chain incident {incident_id} (critical; an upstream dependency is suspected; Bolt and Cobalt implicated)",
+        acme.name
+    );
     let started = Instant::now();
     let draft = analyst.post_json::<_, Value>(
         "/api/shares",
-        &json!({"tlp": "amber", "to": [bolt.name, cobalt.name], "content": BUNDLE}),
+        &json!({"tlp": "amber", "to": [bolt.name, cobalt.name], "content": BUNDLE, "incident": incident_id}),
     )?;
     let id = draft["id"]
         .as_str()
@@ -435,6 +453,28 @@ pub fn run() -> Result<()> {
         bail!("Bolt's inbox should hold exactly ACME's bundle");
     }
 
+    println!("\n-- a person at Bolt acknowledges; the signed acknowledgement travels back --");
+    let bolt_analyst = bolt.user("bea", "analyst")?;
+    bolt_analyst.post_json::<_, Value>(
+        &format!("/api/inbox/{id}/ack"),
+        &json!({"comment": "Patching the build hosts now"}),
+    )?;
+    wait_for("Bolt's acknowledgement", || {
+        let i = acme
+            .api
+            .get_json::<Value>(&format!("/api/incidents/{incident_id}"))?;
+        let acked = i["notifications"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|n| n["peer_name"] == bolt.name && !n["acknowledged_at"].is_null());
+        Ok(acked.then_some(()))
+    })?;
+    println!(
+        "[{}] Bolt's signed acknowledgement arrived (bea: \"Patching the build hosts now\"); Cobalt's is still due",
+        acme.name
+    );
+
     println!("\n-- ACME's auditor checks the tamper-evident ledger --");
     let checkpoint = wait_for("a signed checkpoint", || {
         let cps = acme.api.get_json::<Value>("/api/ledger/checkpoints")?;
@@ -468,10 +508,16 @@ pub fn run() -> Result<()> {
         .collect();
     println!("    the release's story: {}", kinds.join(" → "));
 
+    println!("\n-- the incident's coordination report (every line names its ledger entry) --");
+    let report = acme.api.get_bytes(&format!(
+        "/api/incidents/{incident_id}/report?format=markdown"
+    ))?;
+    println!("{}", String::from_utf8_lossy(&report).trim_end());
+
     println!("\n-- nodes stop (SIGTERM) --");
     for org in [&mut acme, &mut bolt, &mut cobalt, &mut mallory] {
         org.stop()?;
     }
-    println!("\n== demo complete: 2 agreements signed by both sides, 3 shares refused before sealing (with every reason), 1 release approved by legal, 2 deliveries with signed receipts, 1 outsider refused, the ledger verified ==");
+    println!("\n== demo complete: 2 agreements signed by both sides, 3 shares refused before sealing (with every reason), 1 release approved by legal, 2 deliveries with signed receipts, 1 outsider refused, 1 human acknowledgement, the ledger verified, the incident report ==");
     Ok(())
 }

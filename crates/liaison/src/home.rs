@@ -35,6 +35,52 @@ pub struct Config {
     /// Contact-path checks by tier (all optional).
     #[serde(default, skip_serializing_if = "ContactSettings::is_default")]
     pub contacts: ContactSettings,
+    /// Incident deadlines and the escalation webhook (all optional).
+    #[serde(default, skip_serializing_if = "IncidentSettings::is_default")]
+    pub incidents: IncidentSettings,
+}
+
+/// The optional `[incidents]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentSettings {
+    /// Where escalations are POSTed as JSON (e.g. a local chat bridge or
+    /// paging endpoint). No webhook: escalations are ledgered and shown only.
+    pub webhook: Option<String>,
+    /// How often deadlines are checked, milliseconds. Default 5000.
+    pub check_interval_ms: Option<u64>,
+    /// Deadline rows `{ severity, tier, receipt_s, ack_s }` overriding the
+    /// defaults (see `liaison_core::incident::DeadlinePolicy`).
+    pub deadlines: Option<liaison_core::incident::DeadlinePolicy>,
+}
+
+impl IncidentSettings {
+    fn is_default(&self) -> bool {
+        *self == IncidentSettings::default()
+    }
+
+    /// The escalation settings, checked: a bad webhook address or deadline
+    /// table is an error naming what is wrong.
+    pub fn to_config(&self) -> anyhow::Result<liaison_net::EscalationConfig> {
+        let mut c = liaison_net::EscalationConfig::default();
+        if let Some(url) = &self.webhook {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                anyhow::bail!("[incidents] webhook must be an http:// or https:// URL");
+            }
+            c.webhook = Some(url.clone());
+        }
+        if let Some(ms) = self.check_interval_ms {
+            c.tick = std::time::Duration::from_millis(ms.max(50));
+        }
+        if let Some(d) = &self.deadlines {
+            if let Err(errors) = d.validate() {
+                let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                anyhow::bail!("[incidents] deadlines: {}", text.join("; "));
+            }
+            c.deadlines = d.clone();
+        }
+        Ok(c)
+    }
 }
 
 /// The optional `[contacts]` table: how often each tier's contact path is
@@ -252,6 +298,7 @@ impl Home {
             delivery: DeliverySettings::default(),
             ledger: LedgerSettings::default(),
             contacts: ContactSettings::default(),
+            incidents: IncidentSettings::default(),
         };
         let text = format!(
             "# Liaison node configuration. Keys live beside this file (mode 0600).\n{}",

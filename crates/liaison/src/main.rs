@@ -7,6 +7,7 @@ mod client;
 mod demo;
 mod evidence_cmd;
 mod home;
+mod incident_cmd;
 mod ledger_cmd;
 mod offline;
 mod remote;
@@ -135,6 +136,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Supply-chain incidents: open one, link shares to it, follow each
+    /// peer's receipt and acknowledgement against deadlines, and export
+    /// the coordination report.
+    Incident {
+        #[command(subcommand)]
+        cmd: IncidentCmd,
+    },
     /// Pin, list and unpin partner nodes (through the running node).
     Peer {
         #[command(subcommand)]
@@ -211,6 +219,67 @@ enum Command {
         /// Print the API's JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum IncidentCmd {
+    /// Open an incident; prints `incident: ID` (link shares with
+    /// `share create --incident ID`).
+    Open {
+        /// A short title.
+        #[arg(long)]
+        title: String,
+        /// low, medium, high or critical (sets the deadlines).
+        #[arg(long)]
+        severity: String,
+        /// What makes it a supply-chain event: third_party_implicated,
+        /// upstream_dependency_suspected, shared_service_impact or
+        /// remediation_needs_third_party. Without it the incident is not
+        /// flagged as a supply-chain event.
+        #[arg(long)]
+        trigger: Option<String>,
+        /// An implicated peer (repeat, or comma-separated).
+        #[arg(long = "peer", value_delimiter = ',')]
+        peers: Vec<String>,
+        /// An implicated package or product, `name@version` (repeat).
+        #[arg(long = "dependency")]
+        dependencies: Vec<String>,
+        /// An exercise: labelled as such everywhere.
+        #[arg(long)]
+        exercise: bool,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List incidents.
+    List {
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One incident: per peer when it was notified, received and
+    /// acknowledged, the deadlines, and the escalations.
+    Show {
+        /// Incident id.
+        id: String,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The coordination report (Markdown, or JSON with --json): every
+    /// line names the ledger entry that records it.
+    Report {
+        /// Incident id.
+        id: String,
+        /// JSON instead of Markdown.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close an incident (ledgered); no more shares can be linked to it.
+    Close {
+        /// Incident id.
+        id: String,
     },
 }
 
@@ -311,6 +380,11 @@ enum ShareCmd {
         /// TLP:RED); comma-separated or repeated.
         #[arg(long = "individual", value_name = "NAME", value_delimiter = ',')]
         individuals: Vec<String>,
+        /// Link the share to this incident (`liaison incident open`): its
+        /// recipients' receipts and acknowledgements are then tracked
+        /// against the incident's deadlines.
+        #[arg(long, value_name = "INCIDENT_ID")]
+        incident: Option<String>,
         /// The content to share (STIX 2.1 bundle, CSAF 2.0 advisory, text
         /// note or log excerpt).
         file: PathBuf,
@@ -561,6 +635,19 @@ enum InboxCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Acknowledge a received bundle: you (a person) read it. A signed
+    /// acknowledgement goes back to the originator, with store and forward;
+    /// it counts against an incident's acknowledgement deadline there.
+    Ack {
+        /// Bundle id.
+        id: String,
+        /// What to tell the originator.
+        #[arg(long, default_value = "")]
+        comment: String,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-share a received TLP:CLEAR or TLP:GREEN bundle, unchanged and with
     /// the originator's signature inside, where the originator's agreement
     /// allows it (AMBER, AMBER+STRICT and RED never go further).
@@ -672,6 +759,32 @@ fn main() -> ExitCode {
         Command::Serve => serve::run(&home),
         Command::Demo => demo::run(),
         Command::Bench { quick, smoke, json } => bench::run(&bench::Options { quick, smoke, json }),
+        Command::Incident { cmd } => remote::connect(&home, token).and_then(|c| match cmd {
+            IncidentCmd::Open {
+                title,
+                severity,
+                trigger,
+                peers,
+                dependencies,
+                exercise,
+                json,
+            } => {
+                let req = liaison_api::incidents::OpenIncidentRequest {
+                    title,
+                    severity,
+                    supply_chain: trigger.is_some(),
+                    trigger,
+                    peers,
+                    dependencies,
+                    exercise,
+                };
+                crate::incident_cmd::open(&c, &req, json)
+            }
+            IncidentCmd::List { json } => crate::incident_cmd::list(&c, json),
+            IncidentCmd::Show { id, json } => crate::incident_cmd::show(&c, &id, json),
+            IncidentCmd::Report { id, json } => crate::incident_cmd::report(&c, &id, json),
+            IncidentCmd::Close { id } => crate::incident_cmd::close(&c, &id),
+        }),
         Command::Peer { cmd } => remote::connect(&home, token).and_then(|c| match cmd {
             PeerCmd::Add {
                 card,
@@ -718,10 +831,15 @@ fn main() -> ExitCode {
                 kind,
                 format,
                 individuals,
+                incident,
                 file,
                 json,
-            } => remote::share_request(tlp, &to, kind, format, &individuals, &file)
-                .and_then(|r| remote::share_create(&c, &r, json)),
+            } => remote::share_request(tlp, &to, kind, format, &individuals, &file).and_then(
+                |mut r| {
+                    r.incident = incident;
+                    remote::share_create(&c, &r, json)
+                },
+            ),
             ShareCmd::Preview {
                 tlp,
                 to,
@@ -800,6 +918,11 @@ fn main() -> ExitCode {
             None => remote::inbox_list(&c, json),
             Some(InboxCmd::List { json: j }) => remote::inbox_list(&c, json || j),
             Some(InboxCmd::Rejected { json: j }) => remote::inbox_rejected(&c, json || j),
+            Some(InboxCmd::Ack {
+                id,
+                comment,
+                json: j,
+            }) => remote::inbox_ack(&c, &id, &comment, json || j),
             Some(InboxCmd::Forward { id, to, json: j }) => {
                 remote::inbox_forward(&c, &id, &to, json || j)
             }

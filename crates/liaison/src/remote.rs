@@ -272,6 +272,7 @@ pub fn share_request(
         content: text,
         content_base64: b64,
         individuals: individuals.to_vec(),
+        incident: None,
     })
 }
 
@@ -531,6 +532,21 @@ pub fn inbox_export(client: &Client, id: &str, output: &Path) -> Result<()> {
 }
 
 /// `inbox forward ID --to PEER`: re-share a received CLEAR/GREEN bundle.
+/// `inbox ack ID [--comment TEXT]`.
+pub fn inbox_ack(client: &Client, id: &str, comment: &str, json: bool) -> Result<()> {
+    let id = non_empty(id, "ID")?;
+    let path = format!("/api/inbox/{}/ack", path_segment(id));
+    let answer: Value = client.post_json(&path, &json!({ "comment": comment }))?;
+    if json {
+        return emit(&pretty(&answer)?);
+    }
+    let a: liaison_api::views::AckView = decode(&path, answer)?;
+    emit(&format!(
+        "acknowledged bundle {id} as {} (ledger #{}); the signed acknowledgement is on its way to the originator\n",
+        a.by, a.ledger_seq
+    ))
+}
+
 pub fn inbox_forward(client: &Client, id: &str, to: &[String], json: bool) -> Result<()> {
     let id = non_empty(id, "ID")?;
     let path = format!("/api/inbox/{}/forward", path_segment(id));
@@ -625,6 +641,18 @@ pub fn share_show(client: &Client, id: &str, json: bool) -> Result<()> {
             out += &format!("  completed:    {}\n", when(t));
         }
         out += &format!("  receipt:      {}\n", delivery_receipt(d.receipt.as_ref()));
+        if let Some(a) = &d.acknowledgement {
+            out += &format!(
+                "  acknowledged: {} by {}{}\n",
+                when(&a.at),
+                a.by,
+                if a.comment.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", a.comment)
+                }
+            );
+        }
     }
     emit(&out)
 }
@@ -922,6 +950,7 @@ mod tests {
             last_error: None,
             completed_at: None,
             receipt: None,
+            acknowledgement: None,
         };
         let ds = [d("delivered"), d("pending"), d("delivered")];
         assert_eq!(delivery_counts(&ds), "2 delivered, 1 pending");

@@ -44,6 +44,12 @@ pub fn run(home: &Home) -> Result<()> {
     node_config.checkpoints = config.ledger.to_config();
     let schedule = config.contacts.schedule();
     node_config.contacts = config.contacts.enabled().then_some(schedule);
+    let escalation = config
+        .incidents
+        .to_config()
+        .with_context(|| format!("in {}", home.config_path().display()))?;
+    let deadlines = escalation.deadlines.clone();
+    node_config.escalation = escalation;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -58,6 +64,7 @@ pub fn run(home: &Home) -> Result<()> {
         let hooks = Arc::new(DaemonHooks {
             node: OnceLock::new(),
             schedule,
+            deadlines,
         });
         let _ = hooks.node.set(node.clone());
         let state = AppState {
@@ -95,6 +102,7 @@ pub fn run(home: &Home) -> Result<()> {
 struct DaemonHooks {
     node: OnceLock<Arc<Node>>,
     schedule: liaison_core::roster::ContactSchedule,
+    deadlines: liaison_core::incident::DeadlinePolicy,
 }
 
 impl NodeHooks for DaemonHooks {
@@ -108,6 +116,10 @@ impl NodeHooks for DaemonHooks {
         if let Some(node) = self.node.get() {
             node.wake_messages();
         }
+    }
+
+    fn deadline_policy(&self) -> liaison_core::incident::DeadlinePolicy {
+        self.deadlines.clone()
     }
 
     fn contact_schedule(&self) -> liaison_core::roster::ContactSchedule {

@@ -488,6 +488,7 @@ pub(crate) async fn share_submit(
             .filter(|s| !s.is_empty())
             .map(String::from)
             .collect(),
+        incident: None,
     };
     if action == "create" {
         match shares::create(

@@ -74,7 +74,7 @@ fn encode_error(event: &Event) -> StoreError {
     StoreError::Db(format!("cannot encode a `{}` ledger entry", event.kind))
 }
 
-fn row(r: &Row<'_>) -> Result<LedgerRow> {
+pub(crate) fn row(r: &Row<'_>) -> Result<LedgerRow> {
     let body: String = r.get("body")?;
     let seq: i64 = r.get("seq")?;
     Ok(LedgerRow {

@@ -1,5 +1,6 @@
 //! The SQLite implementation of [`Store`].
 
+mod acks;
 mod agreements;
 mod approvals;
 mod checkpoints;
@@ -7,6 +8,7 @@ mod codec;
 mod contacts;
 mod evidence;
 mod inbox;
+mod incidents;
 mod ledger;
 mod messages;
 mod metrics;
@@ -26,10 +28,10 @@ use uuid::Uuid;
 use liaison_core::roster::Roster;
 
 use crate::model::{
-    AgreementRecord, ApprovalDecision, ApprovalRecord, CheckpointRecord, ContactRecord,
-    DueDelivery, Event, InboxRecord, LedgerRow, MessageRecord, Metrics, NewInbound, NewMessage,
-    NewRejection, NewShare, PeerRecord, RejectionRecord, Role, ShareRecord, ShareState,
-    StoredReceipt, User,
+    AckRecord, AgreementRecord, ApprovalDecision, ApprovalRecord, CheckpointRecord, ContactRecord,
+    DueDelivery, Event, InboxRecord, IncidentRecord, LedgerRow, MessageRecord, Metrics, NewAck,
+    NewInbound, NewIncident, NewMessage, NewRejection, NewShare, PeerRecord, RejectionRecord, Role,
+    ShareRecord, ShareState, StoredReceipt, User, WebhookRecord,
 };
 use crate::store::{Result, Store};
 
@@ -135,6 +137,73 @@ impl Store for SqliteStore {
 
     fn peer(&self, name_or_id: &str) -> Result<Option<PeerRecord>> {
         self.read(|c| peers::find(c, name_or_id))
+    }
+
+    fn acknowledge_inbox(
+        &self,
+        ack: &NewAck,
+        message: &NewMessage,
+        event: &Event,
+    ) -> Result<AckRecord> {
+        self.write(|tx| acks::acknowledge_inbox(tx, ack, message, event))
+    }
+
+    fn store_peer_ack(&self, ack: &NewAck, event: &Event) -> Result<bool> {
+        self.write(|tx| acks::store_peer_ack(tx, ack, event))
+    }
+
+    fn share_acks(&self, share: Uuid) -> Result<Vec<AckRecord>> {
+        self.read(|c| acks::for_share(c, share))
+    }
+
+    fn inbox_ack(&self, bundle: Uuid) -> Result<Option<AckRecord>> {
+        self.read(|c| acks::for_inbox(c, bundle))
+    }
+
+    fn open_incident(&self, incident: &NewIncident) -> Result<IncidentRecord> {
+        self.write(|tx| incidents::open(tx, incident))
+    }
+
+    fn incidents(&self) -> Result<Vec<IncidentRecord>> {
+        self.read(incidents::list)
+    }
+
+    fn incident(&self, id: Uuid) -> Result<Option<IncidentRecord>> {
+        self.read(|c| incidents::get(c, id))
+    }
+
+    fn incident_of_share(&self, share: Uuid) -> Result<Option<Uuid>> {
+        self.read(|c| incidents::of_share(c, share))
+    }
+
+    fn close_incident(&self, id: Uuid, actor: &str) -> Result<()> {
+        self.write(|tx| incidents::close(tx, id, actor))
+    }
+
+    fn incident_facts(&self, id: Uuid) -> Result<Vec<LedgerRow>> {
+        self.read(|c| incidents::facts(c, id))
+    }
+
+    fn escalate(
+        &self,
+        incident: Uuid,
+        body: &serde_json::Value,
+        webhook: bool,
+    ) -> Result<LedgerRow> {
+        self.write(|tx| incidents::escalate(tx, incident, body, webhook))
+    }
+
+    fn due_webhooks(&self, at: DateTime<Utc>, limit: u32) -> Result<Vec<WebhookRecord>> {
+        self.read(|c| incidents::due_webhooks(c, at, limit))
+    }
+
+    fn webhook_result(
+        &self,
+        id: i64,
+        outcome: &std::result::Result<(), String>,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        self.write(|tx| incidents::webhook_result(tx, id, outcome, retry_at))
     }
 
     fn contacts(&self) -> Result<Vec<ContactRecord>> {

@@ -51,6 +51,9 @@ pub(crate) fn create(conn: &Connection, share: &NewShare, event: &Event) -> Resu
         share.policy.as_ref().map(|p| p.to_string()),
     ])
     .map_err(|e| conflict_as(e, || format!("share {id} already exists")))?;
+    if let Some(incident) = share.incident {
+        super::incidents::link_share(conn, share.id, incident)?;
+    }
     insert_deliveries(conn, &id, &share.deliveries)?;
     ledger::append(conn, event)?;
     Ok(())

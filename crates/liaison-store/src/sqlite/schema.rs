@@ -24,6 +24,11 @@ const MIGRATIONS: &[(u32, &str)] = &[
         5,
         include_str!("../../migrations/0005_roster_and_contacts.sql"),
     ),
+    (
+        6,
+        include_str!("../../migrations/0006_acknowledgements.sql"),
+    ),
+    (7, include_str!("../../migrations/0007_incidents.sql")),
 ];
 
 /// How long a writer waits for another connection's lock before failing.

@@ -1,0 +1,301 @@
+//! Supply-chain incident coordination on three real nodes (`liaison serve`
+//! on 127.0.0.1): ACME opens an incident implicating Bolt and Cobalt and
+//! shares a TLP:AMBER advisory (approved by a legal approver); Bolt
+//! acknowledges, Cobalt's node receives but nobody acknowledges, Cobalt's
+//! deadline passes and ACME escalates (the test's webhook receiver gets the
+//! POST), then Cobalt acknowledges; the report shows it all in order with
+//! ledger references. A restart of ACME neither loses nor repeats an
+//! escalation. Every wait is bounded; the webhook listens on 127.0.0.1.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::{agree, liaison, wait_until, TestNode, FAST_DELIVERY};
+
+/// ACME → peer: advisories up to AMBER, one legal approval from AMBER.
+const ADVISORIES: &str = r#"
+title = "ACME advisories to suppliers"
+valid_from = "2020-01-01T00:00:00Z"
+valid_until = "2100-01-01T00:00:00Z"
+[outbound]
+max_tlp = "amber"
+content = { kinds = ["csaf", "stix", "note"], stix_types = ["*"] }
+approval = { from_tlp = "amber", approvers = 1 }
+"#;
+
+const CSAF: &str = include_str!("data/csaf-bsi-2022-0001.json");
+
+/// A webhook receiver on 127.0.0.1: every JSON body POSTed to it.
+struct Hook {
+    url: String,
+    bodies: Arc<Mutex<Vec<Value>>>,
+}
+
+fn webhook() -> Hook {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks/incident", listener.local_addr().unwrap());
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let seen = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0u8; len];
+            if reader.read_exact(&mut body).is_ok() {
+                if let Ok(v) = serde_json::from_slice(&body) {
+                    seen.lock().unwrap().push(v);
+                }
+            }
+            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        }
+    });
+    Hook { url, bodies }
+}
+
+fn cli(node: &TestNode, token: &str, args: &[&str]) -> (bool, String, String) {
+    let out = liaison()
+        .args(args)
+        .arg("--home")
+        .arg(&node.dir)
+        .env("LIAISON_TOKEN", token)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn incident(a: &TestNode, id: &str) -> Value {
+    let (status, v) = a.get(&format!("/api/incidents/{id}"));
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+fn notification<'a>(i: &'a Value, peer: &str) -> &'a Value {
+    i["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["peer_name"] == peer)
+        .unwrap_or_else(|| panic!("no notification for {peer}: {i}"))
+}
+
+#[test]
+fn an_incident_notifies_escalates_and_reports_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hook = webhook();
+    let mut a = TestNode::init(tmp.path(), "acme");
+    let mut b = TestNode::init(tmp.path(), "bolt");
+    let mut c = TestNode::init(tmp.path(), "cobalt");
+    // Critical incidents, tier 3 (Cobalt): receipt within 3 s and
+    // acknowledgement within 4 s; tier 1 (Bolt): 30 s and 120 s. A test's
+    // minutes are seconds.
+    a.configure(&format!(
+        "{FAST_DELIVERY}\n[incidents]\nwebhook = \"{}\"\ncheck_interval_ms = 200\n\
+         [[incidents.deadlines]]\nseverity = \"critical\"\ntier = 3\nreceipt_s = 3\nack_s = 4\n\
+         [[incidents.deadlines]]\nseverity = \"critical\"\ntier = 1\nreceipt_s = 30\nack_s = 120\n",
+        hook.url
+    ));
+    for n in [&mut a, &mut b, &mut c] {
+        n.start();
+    }
+    for (x, y) in [(&a, &b), (&a, &c)] {
+        x.pin(y);
+        y.pin(x);
+        agree(x, y, ADVISORIES);
+    }
+    let (ok, out, err) = cli(&a, &a.token, &["peer", "roster", "bolt", "--tier", "1"]);
+    assert!(ok, "{out}{err}");
+    let ana = a.add_user("ana", "analyst");
+    let lena = a.add_user("lena", "approver");
+    let bea = b.add_user("bea", "analyst");
+    let cem = c.add_user("cem", "analyst");
+
+    // ACME opens the incident and shares the advisory with both.
+    let (ok, out, err) = cli(
+        &a,
+        &ana,
+        &[
+            "incident",
+            "open",
+            "--title",
+            "Compromised build of acme-updater",
+            "--severity",
+            "critical",
+            "--trigger",
+            "upstream_dependency_suspected",
+            "--peer",
+            "bolt,cobalt",
+            "--dependency",
+            "acme-updater@4.2.1",
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("incident: "))
+        .expect("incident id")
+        .to_string();
+    assert!(
+        out.contains("yes: an upstream dependency is suspected"),
+        "{out}"
+    );
+    let (status, share) = a.call_as(
+        &ana,
+        "POST",
+        "/api/shares",
+        Some(json!({"tlp": "amber", "to": ["bolt", "cobalt"], "content": CSAF, "incident": id})),
+    );
+    assert_eq!(status, 201, "{share}");
+    assert_eq!(share["state"], "awaiting_approval");
+    let share_id = share["id"].as_str().unwrap().to_string();
+    assert!(
+        incident(&a, &id)["notifications"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "not notified before approval"
+    );
+    let (status, v) = a.call_as(
+        &lena,
+        "POST",
+        &format!("/api/approvals/{share_id}/approve"),
+        Some(json!({"comment": "cleared by legal"})),
+    );
+    assert_eq!(status, 200, "{v}");
+
+    // Both nodes receive.
+    wait_until(Duration::from_secs(30), "both receipts", || {
+        let i = incident(&a, &id);
+        i["notifications"].as_array().unwrap().len() == 2
+            && i["notifications"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|n| !n["received_at"].is_null())
+    });
+    // Bolt acknowledges at once.
+    let (ok, out, err) = cli(
+        &b,
+        &bea,
+        &["inbox", "ack", &share_id, "--comment", "patching now"],
+    );
+    assert!(ok, "{out}{err}");
+    wait_until(Duration::from_secs(30), "bolt's acknowledgement", || {
+        !notification(&incident(&a, &id), "bolt")["acknowledged_at"].is_null()
+    });
+    // Cobalt's acknowledgement deadline passes: escalated, and the webhook
+    // gets the POST, naming the peer and the deadline.
+    wait_until(Duration::from_secs(30), "the escalation webhook", || {
+        !hook.bodies.lock().unwrap().is_empty()
+    });
+    let posted = hook.bodies.lock().unwrap()[0].clone();
+    assert_eq!(posted["event"], "incident.escalated", "{posted}");
+    assert_eq!(posted["incident_id"], id.as_str());
+    assert_eq!(posted["peer_name"], "cobalt");
+    assert_eq!(posted["deadline"], "ack");
+    assert!(posted["ledger_seq"].is_u64(), "{posted}");
+    let i = incident(&a, &id);
+    let escalations = i["escalations"].as_array().unwrap();
+    assert_eq!(escalations.len(), 1, "only cobalt, only once: {i}");
+    assert_eq!(escalations[0]["peer"], "cobalt");
+    let (ok, out, _) = cli(&a, &ana, &["incident", "show", &id]);
+    assert!(ok);
+    assert!(out.contains("ESCALATED"), "{out}");
+
+    // A restart of ACME: the escalation is neither lost nor repeated.
+    a.stop();
+    a.start();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        incident(&a, &id)["escalations"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(a.ledger_kinds("incident.escalated").len(), 1);
+
+    // Then Cobalt acknowledges.
+    let (ok, out, err) = cli(
+        &c,
+        &cem,
+        &["inbox", "ack", &share_id, "--comment", "sorry, on it"],
+    );
+    assert!(ok, "{out}{err}");
+    wait_until(Duration::from_secs(30), "cobalt's acknowledgement", || {
+        !notification(&incident(&a, &id), "cobalt")["acknowledged_at"].is_null()
+    });
+
+    // The report: everything, in order, each line with its ledger entry.
+    let (status, report) = a.get(&format!("/api/incidents/{id}/report"));
+    assert_eq!(status, 200, "{report}");
+    let timeline = report["timeline"].as_array().unwrap();
+    let line = |kind: &str, peer: Option<&str>| -> usize {
+        timeline
+            .iter()
+            .position(|e| e["kind"] == kind && peer.is_none_or(|p| e["peer"] == p))
+            .unwrap_or_else(|| panic!("no {kind} {peer:?} in {report}"))
+    };
+    let order = [
+        line("opened", None),
+        line("approved", None),
+        line("notified", Some("cobalt")),
+        line("received", Some("cobalt")),
+        line("acknowledged", Some("bolt")),
+        line("escalated", Some("cobalt")),
+        line("acknowledged", Some("cobalt")),
+    ];
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}: {report}");
+    let times: Vec<&str> = timeline.iter().map(|e| e["at"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    assert!(
+        timeline.iter().all(|e| e["ledger_seq"].is_u64()),
+        "{report}"
+    );
+    assert_eq!(report["summary"]["peers_notified"], 2);
+    assert_eq!(report["summary"]["peers_received"], 2);
+    assert_eq!(report["summary"]["peers_acknowledged"], 2);
+    assert_eq!(report["summary"]["escalations"], 1);
+    // Each referenced entry is the ledger's own.
+    let (_, ledger) = a.get("/api/ledger?limit=10000");
+    for e in timeline {
+        let seq = e["ledger_seq"].as_u64().unwrap();
+        let entry = ledger
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["seq"] == seq)
+            .unwrap_or_else(|| panic!("ledger #{seq} missing"));
+        assert_eq!(
+            entry["time"].as_str().map(|t| &t[..19]),
+            e["at"].as_str().map(|t| &t[..19])
+        );
+    }
+    let (ok, md, err) = cli(&a, &ana, &["incident", "report", &id]);
+    assert!(ok, "{err}");
+    assert!(md.contains("Compromised build of acme-updater"), "{md}");
+    assert!(md.contains("acme-updater@4.2.1"), "{md}");
+    assert!(md.contains("| #"), "ledger references: {md}");
+    for n in [&mut a, &mut b, &mut c] {
+        n.stop();
+    }
+}
