@@ -299,3 +299,120 @@ fn an_incident_notifies_escalates_and_reports_in_order() {
         n.stop();
     }
 }
+
+/// GET a TAXII 2.1 resource on `node` as `token`: the JSON answer.
+fn taxii(node: &TestNode, token: &str, path: &str) -> Value {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut resp = agent
+        .get(format!("http://{}{path}", node.api))
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Accept", "application/taxii+json;version=2.1")
+        .call()
+        .expect("TAXII request on loopback");
+    assert_eq!(resp.status().as_u16(), 200, "{path}");
+    serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap()
+}
+
+/// A STIX bundle whose indicator has a fresh id, named `name`.
+fn bundle_with_indicator(name: &str) -> (String, String) {
+    let mut v: Value = serde_json::from_str(support::STIX).unwrap();
+    v["id"] = json!(format!("bundle--{}", uuid::Uuid::new_v4()));
+    let indicator = format!("indicator--{}", uuid::Uuid::new_v4());
+    for o in v["objects"].as_array_mut().unwrap() {
+        if o["type"] == "indicator" {
+            o["id"] = json!(indicator);
+            o["name"] = json!(name);
+        }
+    }
+    // Relationships pointing at the old indicator would dangle: drop them.
+    v["objects"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|o| o["type"] != "relationship");
+    (v.to_string(), indicator)
+}
+
+#[test]
+fn exercise_content_is_labelled_and_never_in_the_real_taxii_feeds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut a, mut b) = support::pinned_pair(tmp.path());
+    let ana = a.add_user("ana", "analyst");
+    let bea = b.add_user("bea", "analyst");
+    let (status, drill) = a.call_as(
+        &ana,
+        "POST",
+        "/api/incidents",
+        Some(
+            json!({"title": "Quarterly supplier drill", "severity": "high",
+                    "trigger": "third_party_implicated", "peers": ["bolt"], "exercise": true}),
+        ),
+    );
+    assert_eq!(status, 201, "{drill}");
+    assert_eq!(drill["exercise"], true);
+    let drill_id = drill["id"].as_str().unwrap();
+    let (exercise_stix, exercise_indicator) = bundle_with_indicator("drill indicator");
+    let (real_stix, real_indicator) = bundle_with_indicator("real indicator");
+    let (status, ex) = a.call_as(
+        &ana,
+        "POST",
+        "/api/shares",
+        Some(
+            json!({"tlp": "green", "to": ["bolt"], "content": exercise_stix, "incident": drill_id}),
+        ),
+    );
+    assert_eq!(status, 201, "{ex}");
+    let (status, real) = a.call_as(
+        &ana,
+        "POST",
+        "/api/shares",
+        Some(json!({"tlp": "green", "to": ["bolt"], "content": real_stix})),
+    );
+    assert_eq!(status, 201, "{real}");
+    let (ex_id, real_id) = (ex["id"].as_str().unwrap(), real["id"].as_str().unwrap());
+    wait_until(Duration::from_secs(30), "both bundles at bolt", || {
+        let ids = b.inbox_ids();
+        ids.iter().any(|i| i == ex_id) && ids.iter().any(|i| i == real_id)
+    });
+    // Labelled in the recipient's inbox, from the signed manifest.
+    let (status, inbox) = b.call_as(&bea, "GET", "/api/inbox", None);
+    assert_eq!(status, 200);
+    let flag = |id: &str| {
+        inbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["bundle_id"] == id)
+            .unwrap()["exercise"]
+            .clone()
+    };
+    assert_eq!(flag(ex_id), true);
+    assert_eq!(flag(real_id), false);
+    let (_, detail) = b.call_as(&bea, "GET", &format!("/api/inbox/{ex_id}"), None);
+    assert_eq!(detail["manifest"]["exercise"], true, "{detail}");
+    // TAXII: the real indicator is served, the exercise one in no collection.
+    let collections = taxii(&b, &bea, "/taxii2/liaison/collections/");
+    let mut served = Vec::new();
+    for c in collections["collections"].as_array().unwrap() {
+        let id = c["id"].as_str().unwrap();
+        let objects = taxii(
+            &b,
+            &bea,
+            &format!("/taxii2/liaison/collections/{id}/objects/"),
+        );
+        for o in objects["objects"].as_array().into_iter().flatten() {
+            served.push(o["id"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    assert!(served.contains(&real_indicator), "{served:?}");
+    assert!(!served.contains(&exercise_indicator), "{served:?}");
+    // The report says it is an exercise.
+    let (ok, md, err) = cli(&a, &ana, &["incident", "report", drill_id]);
+    assert!(ok, "{err}");
+    assert!(md.contains("EXERCISE"), "{md}");
+    a.stop();
+    b.stop();
+}

@@ -79,20 +79,27 @@ fn busy_node(root: &Path) -> (TestNode, TestNode) {
     a.stop();
     a.configure("\n[ledger]\ncheckpoint_every = 4\ncheckpoint_interval_s = 1\n");
     a.start();
-    for i in 0..6 {
-        let id = a.share("green", &["bolt"], &unique_stix(i));
-        wait_until(Duration::from_secs(20), "a delivery", || {
-            a.share_view(&id)["deliveries"][0]["state"] == "delivered"
-        });
-    }
-    let enough = (0..200).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
+    let checkpoints = |a: &TestNode| {
         a.get("/api/ledger/checkpoints")
             .1
             .as_array()
             .map_or(0, Vec::len)
-            >= 3
-    });
+    };
+    // At least six shares, and more (spaced out, so the 1 s checkpoint
+    // interval passes between them) until three checkpoints exist: how
+    // fast deliveries go must not decide how many checkpoints there are.
+    let mut enough = false;
+    for i in 0..40 {
+        let id = a.share("green", &["bolt"], &unique_stix(i));
+        wait_until(Duration::from_secs(20), "a delivery", || {
+            a.share_view(&id)["deliveries"][0]["state"] == "delivered"
+        });
+        if i >= 5 && checkpoints(&a) >= 3 {
+            enough = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
     assert!(
         enough,
         "several checkpoints within 20 s: {}\n{}",

@@ -363,6 +363,7 @@ fn release(
     let mut draft = Draft::new(input.kind, input.tlp, Vec::new());
     draft.individuals = input.individuals.clone();
     draft.approvals = approvals;
+    draft.exercise = crate::shares::exercise_of(state, state.store.incident_of_share(share.id)?)?;
     draft.agreements = plan
         .recipients
         .iter()

@@ -26,6 +26,7 @@ fn inbox_view(r: &InboxRecord) -> InboxView {
         kind: r.kind.to_string(),
         manifest_sha256: r.manifest_sha256.clone(),
         size: r.size,
+        exercise: r.exercise,
     }
 }
 

@@ -365,6 +365,7 @@ fn plan_and_queue(state: &AppState, user: &User, req: ShareInput) -> Result<Shar
 
     let mut draft = Draft::new(req.kind, req.tlp, Vec::new());
     draft.individuals = req.individuals.clone();
+    draft.exercise = exercise_of(state, req.incident)?;
     draft.agreements = plan
         .recipients
         .iter()
@@ -745,6 +746,13 @@ fn delivery_view(d: &DeliveryRecord) -> DeliveryView {
         }),
         acknowledgement: None,
     }
+}
+
+/// Whether a share linked to `incident` belongs to an exercise (a missing
+/// incident is refused when the share is stored).
+pub(crate) fn exercise_of(state: &AppState, incident: Option<Uuid>) -> Result<bool, ApiError> {
+    let Some(id) = incident else { return Ok(false) };
+    Ok(state.store.incident(id)?.is_some_and(|i| i.exercise))
 }
 
 /// An acknowledgement as the API shows it.

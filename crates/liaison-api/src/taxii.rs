@@ -615,6 +615,8 @@ async fn snapshot(state: &AppState, collection: Option<String>) -> Result<Snapsh
     let store = state.store.clone();
     let result = blocking(move || {
         let mut records = store.inbox(u32::MAX)?;
+        // Exercise content never feeds real tools.
+        records.retain(|r| !r.exercise);
         let peers = store.peers()?;
         let collections = catalog(&records, &peers);
         let Some(wanted) = collection else {

@@ -250,6 +250,9 @@ pub struct InboxView {
     pub manifest_sha256: String,
     /// Content size in bytes.
     pub size: u64,
+    /// Part of an exercise (its signed manifest says so), not real.
+    #[serde(default)]
+    pub exercise: bool,
 }
 
 /// `GET /api/inbox/{id}`.

@@ -78,6 +78,8 @@ pub struct Draft {
     pub supersedes: Option<Uuid>,
     /// The original this bundle re-shares (see [`crate::forward`]).
     pub forwarded_from: Option<crate::manifest::Forwarded>,
+    /// Part of an exercise.
+    pub exercise: bool,
 }
 
 impl Draft {
@@ -93,6 +95,7 @@ impl Draft {
             individuals: Vec::new(),
             approvals: Vec::new(),
             supersedes: None,
+            exercise: false,
             forwarded_from: None,
         }
     }
@@ -278,6 +281,7 @@ pub fn sign_as(
         approvals: draft.approvals.clone(),
         content: ContentDigest::of(draft.kind, content),
         supersedes: draft.supersedes,
+        exercise: draft.exercise,
         forwarded_from: draft.forwarded_from.clone(),
     };
     let manifest_bytes = manifest.to_bytes();

@@ -62,6 +62,10 @@ pub struct Manifest {
     /// Set when this bundle forwards another node's bundle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forwarded_from: Option<Forwarded>,
+    /// Part of an exercise, not a real incident: recipients label it so and
+    /// keep it out of real feeds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exercise: bool,
 }
 
 /// The sender of a bundle.

@@ -162,6 +162,7 @@ impl Receiver {
                     dsse: opened.dsse.to_json(),
                     content,
                     envelope_sha256,
+                    exercise: m.exercise,
                 };
                 let stored = self
                     .store

@@ -531,6 +531,8 @@ pub struct NewInbound {
     pub content: Vec<u8>,
     /// SHA-256 (hex) of the ciphertext as received.
     pub envelope_sha256: String,
+    /// Its signed manifest marks it as part of an exercise.
+    pub exercise: bool,
 }
 
 /// An accepted inbound bundle, as listed (without content).
@@ -554,6 +556,8 @@ pub struct InboxRecord {
     pub size: u64,
     /// The signed receipt returned to the sender.
     pub receipt_json: Vec<u8>,
+    /// Part of an exercise (from its signed manifest).
+    pub exercise: bool,
 }
 
 /// A refused inbound delivery to record.

@@ -103,6 +103,7 @@ fn inbound(sender: NodeId) -> NewInbound {
         dsse: b"{\"dsse\":true}".to_vec(),
         content: b"{\"document\":{}}".to_vec(),
         envelope_sha256: "01".repeat(32),
+        exercise: false,
     }
 }
 
@@ -724,7 +725,7 @@ fn data_survives_reopening_the_file() {
     let version: u32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
 }
 
 #[test]
@@ -742,6 +743,7 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
         "DROP TABLE webhooks_out; DROP TABLE incident_shares; DROP TABLE incidents;
          DROP TABLE acknowledgements; DROP TABLE peer_contacts; DROP TABLE approvals; DROP TABLE checkpoints;
          DROP TABLE agreements; DROP TABLE messages_out;
+         ALTER TABLE inbox DROP COLUMN exercise;
          ALTER TABLE shares DROP COLUMN policy;
          ALTER TABLE shares DROP COLUMN approvals_required;
          ALTER TABLE shares DROP COLUMN state;
@@ -760,7 +762,7 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
     let version: u32 = raw(&path)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
 }
 
 #[cfg(unix)]

@@ -117,6 +117,7 @@ fn manifest(
         content: ContentDigest::of(Kind::Note, b"patch the VPN gateways"),
         supersedes: None,
         forwarded_from: None,
+        exercise: false,
     };
     let bytes = m.to_bytes();
     let dsse = Envelope::sign(

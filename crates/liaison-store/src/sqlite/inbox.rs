@@ -9,7 +9,7 @@ use crate::model::{Event, InboxRecord, NewInbound, NewRejection, RejectionRecord
 use crate::store::Result;
 
 const SELECT_INBOX: &str = "SELECT bundle_id, received_at, sender, sender_org, tlp, kind,
-                                   manifest_sha256, size, receipt_json
+                                   manifest_sha256, size, receipt_json, exercise
                             FROM inbox";
 
 const SELECT_REJECTION: &str = "SELECT id, received_at, envelope_sha256, sender, bundle_id,
@@ -39,8 +39,8 @@ pub(crate) fn accept(
         .prepare_cached(
             "INSERT INTO inbox (bundle_id, received_at, sender, sender_org, tlp, kind, manifest,
                                 manifest_sha256, dsse, content, size, envelope_sha256,
-                                receipt_json)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                                receipt_json, exercise)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT (bundle_id) DO NOTHING",
         )?
         .execute(params![
@@ -57,6 +57,7 @@ pub(crate) fn accept(
             sql_len(&item.content),
             item.envelope_sha256,
             receipt_json,
+            item.exercise,
         ])?;
     if inserted == 0 {
         return receipt(conn, item.bundle_id)?.ok_or_else(|| {
@@ -113,7 +114,7 @@ pub(crate) fn list(conn: &Connection, limit: u32) -> Result<Vec<InboxRecord>> {
 /// One inbox bundle and its content.
 pub(crate) fn item(conn: &Connection, bundle_id: Uuid) -> Result<Option<(InboxRecord, Vec<u8>)>> {
     let sql = "SELECT bundle_id, received_at, sender, sender_org, tlp, kind, manifest_sha256,
-                      size, receipt_json, content
+                      size, receipt_json, exercise, content
                FROM inbox WHERE bundle_id = ?1";
     first(conn, sql, [bundle_id.to_string()], |r| {
         Ok((inbox_row(r)?, r.get("content")?))
@@ -156,6 +157,7 @@ fn inbox_row(r: &Row<'_>) -> Result<InboxRecord> {
         manifest_sha256: r.get("manifest_sha256")?,
         size: int("inbox size", r.get("size")?)?,
         receipt_json: r.get("receipt_json")?,
+        exercise: r.get("exercise")?,
     })
 }
 

@@ -29,6 +29,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         include_str!("../../migrations/0006_acknowledgements.sql"),
     ),
     (7, include_str!("../../migrations/0007_incidents.sql")),
+    (8, include_str!("../../migrations/0008_exercises.sql")),
 ];
 
 /// How long a writer waits for another connection's lock before failing.
