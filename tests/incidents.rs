@@ -416,3 +416,303 @@ fn exercise_content_is_labelled_and_never_in_the_real_taxii_feeds() {
     a.stop();
     b.stop();
 }
+
+/// Joint actions and decisions both ways: ACME ↔ Bolt may exchange
+/// coordination bundles (ACME's need one legal approval from AMBER, Bolt's
+/// none); Cobalt may send ACME coordination bundles too, but is not part of
+/// the incident.
+const JOINT: &str = r#"
+title = "ACME and supplier: incident coordination"
+valid_from = "2020-01-01T00:00:00Z"
+valid_until = "2100-01-01T00:00:00Z"
+[outbound]
+max_tlp = "amber"
+content = { kinds = ["csaf", "coordination"] }
+approval = { from_tlp = "amber", approvers = 1 }
+[inbound]
+max_tlp = "amber"
+content = { kinds = ["coordination"] }
+"#;
+
+fn item<'a>(i: &'a Value, text: &str) -> &'a Value {
+    i["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["text"].as_str().is_some_and(|t| t.contains(text)))
+        .unwrap_or_else(|| panic!("no item {text:?}: {i}"))
+}
+
+#[test]
+fn joint_actions_and_decisions_flow_both_ways_under_the_agreements() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = TestNode::init(tmp.path(), "acme");
+    let mut b = TestNode::init(tmp.path(), "bolt");
+    let mut c = TestNode::init(tmp.path(), "cobalt");
+    a.configure(FAST_DELIVERY);
+    b.configure(FAST_DELIVERY);
+    c.configure(FAST_DELIVERY);
+    for n in [&mut a, &mut b, &mut c] {
+        n.start();
+    }
+    for (x, y) in [(&a, &b), (&a, &c)] {
+        x.pin(y);
+        y.pin(x);
+        agree(x, y, JOINT);
+    }
+    let ana = a.add_user("ana", "analyst");
+    let lena = a.add_user("lena", "approver");
+    let bea = b.add_user("bea", "analyst");
+
+    let (ok, out, err) = cli(
+        &a,
+        &ana,
+        &[
+            "incident",
+            "open",
+            "--title",
+            "Malicious acme-sdk release",
+            "--severity",
+            "high",
+            "--trigger",
+            "third_party_implicated",
+            "--peer",
+            "bolt",
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("incident: "))
+        .expect("incident id")
+        .to_string();
+    // Nothing to share yet: a clear refusal.
+    let (ok, _, err) = cli(&a, &ana, &["incident", "share", &id]);
+    assert!(!ok);
+    assert!(err.contains("has no actions or decisions yet"), "{err}");
+
+    // An action for Bolt and a decision, each one ledger entry.
+    let (ok, out, err) = cli(
+        &a,
+        &ana,
+        &[
+            "incident",
+            "action",
+            &id,
+            "Yank acme-sdk 3.1.0 from the mirror",
+            "--owner",
+            "bolt",
+            "--due",
+            "2026-12-05",
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    let action = out
+        .lines()
+        .find_map(|l| l.strip_prefix("item: "))
+        .expect("item id")
+        .to_string();
+    let (ok, out, err) = cli(
+        &a,
+        &ana,
+        &[
+            "incident",
+            "decide",
+            &id,
+            "Pause automatic SDK updates until the rebuild",
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    assert_eq!(a.ledger_kinds("incident.item_updated").len(), 2);
+    // Bad input is named.
+    let (ok, _, err) = cli(
+        &a,
+        &ana,
+        &["incident", "update", &id, &action, "--status", "recorded"],
+    );
+    assert!(!ok);
+    assert!(err.contains("an action cannot be recorded"), "{err}");
+
+    // Shared under the agreement: AMBER needs ACME's legal approval first.
+    let (ok, out, err) = cli(&a, &ana, &["incident", "share", &id]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("state: awaiting_approval"), "{out}");
+    let share = out
+        .lines()
+        .find_map(|l| l.strip_prefix("share: "))
+        .unwrap()
+        .to_string();
+    let (status, v) = a.call_as(
+        &lena,
+        "POST",
+        &format!("/api/approvals/{share}/approve"),
+        Some(json!({"comment": "ok to share the action list"})),
+    );
+    assert_eq!(status, 200, "{v}");
+
+    // Bolt files ACME's incident with both items.
+    wait_until(Duration::from_secs(30), "the joint list at bolt", || {
+        let (status, v) = b.get(&format!("/api/incidents/{id}"));
+        status == 200 && v["items"].as_array().is_some_and(|i| i.len() == 2)
+    });
+    let at_b = incident(&b, &id);
+    assert_eq!(at_b["origin"], "acme", "{at_b}");
+    assert_eq!(at_b["title"], "Malicious acme-sdk release");
+    assert_eq!(item(&at_b, "Yank")["owner"], "bolt");
+    assert_eq!(item(&at_b, "Yank")["due"], "2026-12-05");
+    assert_eq!(item(&at_b, "Pause")["status"], "recorded");
+    assert_eq!(b.ledger_kinds("incident.joined").len(), 1);
+    // Sharing the list is not a notification with deadlines.
+    assert!(incident(&a, &id)["notifications"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // Bolt closes its action and shares back (its flow needs no approval).
+    let (ok, out, err) = cli(
+        &b,
+        &bea,
+        &["incident", "update", &id, &action, "--status", "done"],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("done (revision 2 by bolt: bea)"), "{out}");
+    let (ok, out, err) = cli(&b, &bea, &["incident", "show", &id]);
+    assert!(ok, "{err}");
+    assert!(out.contains("opened by:    acme"), "{out}");
+    assert!(out.contains("done"), "{out}");
+    let (ok, out, err) = cli(&b, &bea, &["incident", "share", &id]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("state: released"), "{out}");
+    wait_until(Duration::from_secs(30), "bolt's update at acme", || {
+        item(&incident(&a, &id), "Yank")["status"] == "done"
+    });
+    let at_a = incident(&a, &id);
+    assert_eq!(item(&at_a, "Yank")["revision"], 2);
+    assert_eq!(item(&at_a, "Yank")["updated_by"], "bolt: bea");
+    assert_eq!(item(&at_a, "Pause")["status"], "recorded");
+    // One list: both sides hold the same items.
+    let sorted = |v: &Value| {
+        let mut items = v["items"].as_array().unwrap().clone();
+        items.sort_by_key(|i| i["id"].as_str().unwrap().to_string());
+        items
+    };
+    assert_eq!(sorted(&at_a), sorted(&incident(&b, &id)));
+
+    // The report: the action opened and closed, the decision, each with
+    // its ledger entry.
+    let (status, report) = a.get(&format!("/api/incidents/{id}/report"));
+    assert_eq!(status, 200, "{report}");
+    let timeline = report["timeline"].as_array().unwrap();
+    let find = |kind: &str| {
+        timeline
+            .iter()
+            .position(|e| e["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind}: {report}"))
+    };
+    assert!(find("action_opened") < find("action_closed"), "{report}");
+    assert!(timeline[find("action_closed")]["text"]
+        .as_str()
+        .unwrap()
+        .contains("from bolt's joint log"));
+    assert!(timeline.iter().all(|e| e["ledger_seq"].is_u64()));
+    assert_eq!(report["summary"]["decisions"], 1);
+    assert_eq!(report["summary"]["actions_closed"], 1);
+    assert_eq!(report["summary"]["actions_open"], 0);
+
+    // Cobalt is not part of the incident: its joint log for it is refused
+    // by ACME's node, recorded with the reason, and changes nothing.
+    let forged = json!({
+        "v": 1,
+        "incident": {"id": id, "origin": a.node_id(), "title": "x", "severity": "high"},
+        "items": [{
+            "id": action, "kind": "action", "text": "nothing to do", "status": "cancelled",
+            "revision": 9, "updated_at": "2026-12-01T00:00:00Z", "updated_by": "cobalt: eve"
+        }]
+    });
+    let (status, v) = c.post(
+        "/api/shares",
+        &json!({"tlp": "amber", "to": ["acme"], "kind": "coordination", "content": forged.to_string()}),
+    );
+    assert_eq!(status, 201, "{v}");
+    wait_until(
+        Duration::from_secs(30),
+        "acme's refusal of cobalt's log",
+        || {
+            let (_, r) = a.get("/api/rejections");
+            r.as_array().unwrap().iter().any(|x| {
+                x["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("does not implicate"))
+            })
+        },
+    );
+    assert_eq!(item(&incident(&a, &id), "Yank")["revision"], 2);
+    for n in [&mut a, &mut b, &mut c] {
+        n.stop();
+    }
+}
+
+/// A deadline that passes while the originator is down is escalated when
+/// it comes back: deadlines are read from the ledger, not from memory.
+#[test]
+fn a_deadline_that_passes_while_the_originator_is_down_is_escalated_after_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hook = webhook();
+    let mut a = TestNode::init(tmp.path(), "acme");
+    let mut b = TestNode::init(tmp.path(), "bolt");
+    a.configure(&format!(
+        "{FAST_DELIVERY}\n[incidents]\nwebhook = \"{}\"\ncheck_interval_ms = 200\n\
+         [[incidents.deadlines]]\nseverity = \"high\"\ntier = 3\nreceipt_s = 4\nack_s = 5\n",
+        hook.url
+    ));
+    a.start();
+    b.start();
+    a.pin(&b);
+    b.pin(&a);
+    agree(&a, &b, JOINT);
+    let ana = a.add_user("ana", "analyst");
+    let (status, inc) = a.call_as(
+        &ana,
+        "POST",
+        "/api/incidents",
+        Some(json!({"title": "Leaked CI token", "severity": "high", "peers": ["bolt"]})),
+    );
+    assert_eq!(status, 201, "{inc}");
+    let id = inc["id"].as_str().unwrap().to_string();
+    let (status, share) = a.call_as(
+        &ana,
+        "POST",
+        "/api/shares",
+        Some(json!({"tlp": "green", "to": ["bolt"], "content": CSAF, "incident": id})),
+    );
+    assert_eq!(status, 201, "{share}");
+    wait_until(Duration::from_secs(30), "bolt's receipt", || {
+        !notification(&incident(&a, &id), "bolt")["received_at"].is_null()
+    });
+    let due = notification(&incident(&a, &id), "bolt")["ack_due"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // ACME goes down before the acknowledgement deadline, which passes.
+    a.stop();
+    assert!(hook.bodies.lock().unwrap().is_empty(), "not escalated yet");
+    let due_at = chrono::DateTime::parse_from_rfc3339(&due).unwrap();
+    while chrono::Utc::now() < due_at + chrono::Duration::seconds(1) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    a.start();
+    wait_until(
+        Duration::from_secs(30),
+        "the escalation after restart",
+        || !hook.bodies.lock().unwrap().is_empty(),
+    );
+    let posted = hook.bodies.lock().unwrap()[0].clone();
+    assert_eq!(posted["deadline"], "ack", "{posted}");
+    assert_eq!(posted["peer_name"], "bolt");
+    assert_eq!(
+        incident(&a, &id)["escalations"].as_array().unwrap().len(),
+        1
+    );
+    a.stop();
+    b.stop();
+}

@@ -176,6 +176,8 @@ fn input_of(state: &AppState, share: &ShareRecord) -> Result<ShareInput, ApiErro
         .ok_or_else(|| ApiError::not_found(format!("no share {}", share.id)))?;
     Ok(ShareInput {
         incident: None,
+        supersedes: share.supersedes,
+        not_after: share.not_after,
         tlp: share.tlp,
         kind: share.kind,
         to: strings("to"),
@@ -364,6 +366,8 @@ fn release(
     draft.individuals = input.individuals.clone();
     draft.approvals = approvals;
     draft.exercise = crate::shares::exercise_of(state, state.store.incident_of_share(share.id)?)?;
+    draft.supersedes = input.supersedes;
+    draft.not_after = input.not_after;
     draft.agreements = plan
         .recipients
         .iter()

@@ -30,6 +30,12 @@ impl ApiError {
         }
     }
 
+    /// The same error with another HTTP status.
+    pub fn with_status(mut self, status: StatusCode) -> ApiError {
+        self.status = status;
+        self
+    }
+
     /// The same error with structured `details`.
     pub fn with_details(mut self, details: serde_json::Value) -> ApiError {
         self.details = Some(details);

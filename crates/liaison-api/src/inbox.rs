@@ -9,15 +9,26 @@ use chrono::Utc;
 use liaison_core::ack::Acknowledgement;
 use liaison_core::ledger::kinds;
 use liaison_store::{Event, InboxRecord, NewAck, NewMessage, RejectionRecord, Role, User};
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::require_role;
 use crate::shares::{parse_id, Limit};
-use crate::views::{AckRequest, AckView, InboxDetail, InboxView, RejectionView};
+use crate::views::{AckRequest, AckView, InboxDetail, InboxRecallView, InboxView, RejectionView};
 use crate::{blocking, ApiError, AppState};
 
-fn inbox_view(r: &InboxRecord) -> InboxView {
+pub(crate) fn inbox_view(r: &InboxRecord) -> InboxView {
     InboxView {
+        supersedes: r.supersedes,
+        superseded_by: r.superseded_by,
+        not_after: r.not_after,
+        expired: r.not_after.is_some_and(|t| t <= Utc::now()),
+        recalled: r.recall.as_ref().map(|t| InboxRecallView {
+            reason: t.reason.clone(),
+            recalled_at: t.recalled_at,
+            received_at: t.received_at,
+            outcome: t.outcome.clone(),
+        }),
         bundle_id: r.bundle_id,
         received_at: r.received_at,
         sender: r.sender.to_string(),
@@ -30,16 +41,82 @@ fn inbox_view(r: &InboxRecord) -> InboxView {
     }
 }
 
+/// `?limit=N&all=true` of `GET /api/inbox`.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct InboxQuery {
+    #[serde(default = "default_limit")]
+    pub limit: u32,
+    /// Also earlier versions, recalled and expired bundles.
+    #[serde(default)]
+    pub all: bool,
+}
+
+fn default_limit() -> u32 {
+    100
+}
+
+/// `GET /api/inbox`: the current bundles, newest first: the latest version
+/// of each, without recalled or expired ones (`all=true`: every bundle).
 pub(crate) async fn list(
     State(state): State<AppState>,
     Extension(user): Extension<User>,
-    q: Result<Query<Limit>, QueryRejection>,
+    q: Result<Query<InboxQuery>, QueryRejection>,
 ) -> Result<Json<Vec<InboxView>>, ApiError> {
     require_role(&user, &[Role::Analyst])?;
     let Query(q) = q?;
     let store = state.store.clone();
-    let items = blocking(move || Ok(store.inbox(q.limit.min(10_000))?)).await?;
+    let mut items = blocking(move || Ok(store.inbox(q.limit.min(10_000))?)).await?;
+    if !q.all {
+        let now = Utc::now();
+        items.retain(|r| r.superseded_by.is_none() && !r.is_withdrawn(now));
+    }
     Ok(Json(items.iter().map(inbox_view).collect()))
+}
+
+/// The earlier versions `rec` revises, newest first (same sender).
+fn history(
+    store: &dyn liaison_store::Store,
+    rec: &InboxRecord,
+) -> Result<Vec<InboxView>, ApiError> {
+    let mut out = Vec::new();
+    let mut next = rec.supersedes;
+    while let Some(id) = next {
+        if out.len() >= 1000 || id == rec.bundle_id {
+            break;
+        }
+        match store.inbox_item(id)? {
+            Some((prev, _)) if prev.sender == rec.sender => {
+                next = prev.supersedes;
+                out.push(inbox_view(&prev));
+            }
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+/// 410 for a bundle whose content is no longer to be used.
+pub(crate) fn withdrawn(rec: &InboxRecord) -> Option<ApiError> {
+    if let Some(t) = &rec.recall {
+        return Some(ApiError::new(
+            StatusCode::GONE,
+            "recalled",
+            format!(
+                "bundle {} was recalled by its originator at {}: {}",
+                rec.bundle_id,
+                t.recalled_at.to_rfc3339(),
+                t.reason
+            ),
+        ));
+    }
+    match rec.not_after {
+        Some(t) if t <= Utc::now() => Some(ApiError::new(
+            StatusCode::GONE,
+            "expired",
+            format!("bundle {} expired at {}", rec.bundle_id, t.to_rfc3339()),
+        )),
+        _ => None,
+    }
 }
 
 fn rejection_view(r: &RejectionRecord) -> RejectionView {
@@ -77,12 +154,13 @@ pub(crate) async fn show(
     require_role(&user, &[Role::Analyst])?;
     let id = parse_id(&id)?;
     let store = state.store.clone();
-    let (record, manifest, ack) = blocking(move || {
+    let (record, manifest, ack, history) = blocking(move || {
         let rec = store
             .inbox_item(id)?
             .ok_or_else(|| ApiError::not_found(format!("no inbox bundle {id}")))?;
         let manifest = store.inbox_manifest(id)?.unwrap_or_default();
-        Ok((rec.0, manifest, store.inbox_ack(id)?))
+        let history = history(store.as_ref(), &rec.0)?;
+        Ok((rec.0, manifest, store.inbox_ack(id)?, history))
     })
     .await?;
     Ok(Json(InboxDetail {
@@ -90,6 +168,7 @@ pub(crate) async fn show(
         manifest: serde_json::from_slice(&manifest).unwrap_or_default(),
         receipt: serde_json::from_slice(&record.receipt_json).unwrap_or_default(),
         acknowledged: ack.as_ref().map(crate::shares::ack_view),
+        history,
     }))
 }
 
@@ -171,6 +250,9 @@ pub(crate) async fn content(
             .ok_or_else(|| ApiError::not_found(format!("no inbox bundle {id}")))
     })
     .await?;
+    if let Some(e) = withdrawn(&record) {
+        return Err(e);
+    }
     let media = record.kind.media_type();
     Ok(([(header::CONTENT_TYPE, media.to_string())], body).into_response())
 }

@@ -126,6 +126,11 @@ pub struct IncidentView {
     pub notifications: Vec<NotificationView>,
     /// Deadlines that passed unmet and were escalated.
     pub escalations: Vec<EscalationView>,
+    /// The node that opened it (local name), when another node did: this
+    /// one takes part through the joint list that node shared.
+    pub origin: Option<String>,
+    /// Joint actions and decisions, latest revision of each.
+    pub items: Vec<liaison_core::joint::Item>,
 }
 
 /// `?format=markdown|json` for the report.
@@ -232,6 +237,8 @@ fn view(
         shares: rec.shares.clone(),
         notifications,
         escalations,
+        origin: rec.origin.map(|o| peer_name(ctx, &o.to_string())),
+        items: store.incident_items(rec.id)?,
     })
 }
 

@@ -18,10 +18,12 @@ mod error;
 mod evidence;
 mod inbox;
 pub mod incidents;
+pub mod joint;
 pub mod ledger;
 pub mod metrics;
 pub mod openapi;
 mod peers;
+mod revisions;
 mod shares;
 mod stix_export;
 mod taxii;
@@ -54,6 +56,10 @@ pub trait NodeHooks: Send + Sync + 'static {
     /// Receipt and acknowledgement deadlines of incidents.
     fn deadline_policy(&self) -> liaison_core::incident::DeadlinePolicy {
         liaison_core::incident::DeadlinePolicy::default()
+    }
+    /// Largest bundle content this node shares (`[limits]`).
+    fn max_bundle_bytes(&self) -> u64 {
+        48 * 1024 * 1024
     }
     /// How often each tier's contact path must be verified.
     fn contact_schedule(&self) -> ContactSchedule {
@@ -126,6 +132,8 @@ pub fn router(state: AppState) -> Router {
             post(shares::preview).layer(axum::extract::DefaultBodyLimit::max(MAX_SHARE_REQUEST)),
         )
         .route("/api/shares/{id}", get(shares::show))
+        .route("/api/shares/{id}/revise", post(revisions::revise))
+        .route("/api/shares/{id}/recall", post(revisions::recall))
         .route("/api/shares/{id}/stix", get(stix_export::share))
         .route(
             "/api/agreements",
@@ -157,6 +165,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/incidents/{id}", get(incidents::show))
         .route("/api/incidents/{id}/close", post(incidents::close))
         .route("/api/incidents/{id}/report", get(incidents::report))
+        .route("/api/incidents/{id}/items", post(joint::add))
+        .route("/api/incidents/{id}/items/{item}", post(joint::revise))
+        .route("/api/incidents/{id}/share", post(joint::share))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

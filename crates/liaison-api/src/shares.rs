@@ -27,7 +27,10 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::require_role;
-use crate::views::{CreateShareRequest, DeliveryView, PreviewView, ReceiptView, ShareView};
+use crate::views::{
+    CreateShareRequest, DeliveryView, PreviewView, RecallDeliveryView, RecallView, ReceiptView,
+    ShareView,
+};
 use crate::{blocking, ApiError, AppState};
 
 /// `?limit=N` for listings.
@@ -127,6 +130,10 @@ pub(crate) async fn preview(
 /// A share request, parsed and checked.
 pub(crate) struct ShareInput {
     pub incident: Option<Uuid>,
+    /// The share this one revises.
+    pub supersedes: Option<Uuid>,
+    /// The expiry the bundle carries.
+    pub not_after: Option<chrono::DateTime<chrono::Utc>>,
     pub tlp: Tlp,
     pub kind: Kind,
     pub to: Vec<String>,
@@ -135,7 +142,7 @@ pub(crate) struct ShareInput {
 }
 
 impl ShareInput {
-    fn parse(req: &CreateShareRequest) -> Result<ShareInput, ApiError> {
+    pub(crate) fn parse(req: &CreateShareRequest) -> Result<ShareInput, ApiError> {
         let tlp: Tlp = req
             .tlp
             .parse()
@@ -172,8 +179,30 @@ impl ShareInput {
                 })
             })
             .transpose()?;
+        let not_after = req
+            .not_after
+            .as_deref()
+            .map(|t| {
+                chrono::DateTime::parse_from_rfc3339(t.trim())
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .map_err(|_| {
+                        ApiError::bad_request(
+                            "invalid_not_after",
+                            format!("`{t}` is not an RFC 3339 time (e.g. 2026-12-31T00:00:00Z)"),
+                        )
+                    })
+            })
+            .transpose()?;
+        if not_after.is_some_and(|t| t <= chrono::Utc::now()) {
+            return Err(ApiError::bad_request(
+                "invalid_not_after",
+                "`not_after` is in the past: the recipients would refuse the bundle",
+            ));
+        }
         Ok(ShareInput {
             incident,
+            supersedes: None,
+            not_after,
             tlp,
             kind,
             to: req.to.clone(),
@@ -265,7 +294,11 @@ pub(crate) fn plan_for(
 /// Plan the share; refuse it (ledgered, with every reason), hold it for
 /// approval, or sign, encrypt per recipient and store it with its outbox
 /// rows and ledger entry in one transaction.
-fn plan_and_queue(state: &AppState, user: &User, req: ShareInput) -> Result<ShareRecord, ApiError> {
+pub(crate) fn plan_and_queue(
+    state: &AppState,
+    user: &User,
+    req: ShareInput,
+) -> Result<ShareRecord, ApiError> {
     let store = &state.store;
     let peers = resolve_peers(state, &req.to)?;
     let agreements = standings(state, &peers)?;
@@ -290,6 +323,20 @@ fn plan_and_queue(state: &AppState, user: &User, req: ShareInput) -> Result<Shar
             details => err.with_details(details),
         })
     };
+    // Too large for this node: refused before anything parses it.
+    let max = state.hooks.max_bundle_bytes();
+    if req.body.len() as u64 > max {
+        return Err(refuse(
+            "too_large",
+            format!(
+                "the content is {} bytes; this node shares bundles of up to {max} bytes \
+                 ([limits] max_bundle_bytes)",
+                req.body.len()
+            ),
+            serde_json::Value::Null,
+        )?
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE));
+    }
     // What is wrong with the content itself comes first, whoever it is for.
     if let Err(e) = envelope::check_content(req.kind, req.tlp, &req.body) {
         let err = seal_error(&e);
@@ -356,6 +403,8 @@ fn plan_and_queue(state: &AppState, user: &User, req: ShareInput) -> Result<Shar
             approvals_required,
             policy: Some(policy),
             incident: req.incident,
+            supersedes: req.supersedes,
+            not_after: req.not_after,
         };
         store.create_share(&share, &event)?;
         return store
@@ -366,6 +415,8 @@ fn plan_and_queue(state: &AppState, user: &User, req: ShareInput) -> Result<Shar
     let mut draft = Draft::new(req.kind, req.tlp, Vec::new());
     draft.individuals = req.individuals.clone();
     draft.exercise = exercise_of(state, req.incident)?;
+    draft.supersedes = req.supersedes;
+    draft.not_after = req.not_after;
     draft.agreements = plan
         .recipients
         .iter()
@@ -499,6 +550,8 @@ pub(crate) fn seal_and_store(
         approvals_required: 0,
         policy: Some(ledger.policy),
         incident: ledger.incident,
+        supersedes: m.supersedes,
+        not_after: m.not_after,
     };
     match commit {
         Commit::Create => state.store.create_share(&share, &event)?,
@@ -551,6 +604,9 @@ fn forward_blocking(
     let (item, content) = store
         .inbox_item(bundle_id)?
         .ok_or_else(|| ApiError::not_found(format!("no inbox bundle {bundle_id}")))?;
+    if let Some(e) = crate::inbox::withdrawn(&item) {
+        return Err(e);
+    }
     let (manifest_bytes, dsse) = store
         .inbox_signed(bundle_id)?
         .ok_or_else(|| ApiError::not_found(format!("no inbox bundle {bundle_id}")))?;
@@ -593,6 +649,8 @@ fn forward_blocking(
     // redacted on the way.
     let agreements = standings(state, &peers)?;
     let request = ShareInput {
+        supersedes: None,
+        not_after: None,
         incident: None,
         tlp: original.tlp,
         kind: original.kind,
@@ -725,7 +783,34 @@ pub(crate) fn share_view(s: &ShareRecord) -> ShareView {
         state: s.state.to_string(),
         approvals_required: s.approvals_required,
         policy: s.policy.clone(),
-        deliveries: s.deliveries.iter().map(delivery_view).collect(),
+        deliveries: s
+            .deliveries
+            .iter()
+            .map(|d| {
+                let mut v = delivery_view(d);
+                v.recall =
+                    s.recalls
+                        .iter()
+                        .find(|r| r.peer == d.peer)
+                        .map(|r| RecallDeliveryView {
+                            received_at: r.received_at,
+                            outcome: r.outcome.clone(),
+                            receipt: r
+                                .receipt_json
+                                .as_ref()
+                                .and_then(|j| serde_json::from_slice(j).ok()),
+                        });
+                v
+            })
+            .collect(),
+        supersedes: s.supersedes,
+        superseded_by: s.superseded_by,
+        not_after: s.not_after,
+        recall: s.recalls.first().map(|r| RecallView {
+            reason: r.reason.clone(),
+            requested_by: r.requested_by.clone(),
+            requested_at: r.requested_at,
+        }),
     }
 }
 
@@ -745,6 +830,7 @@ fn delivery_view(d: &DeliveryRecord) -> DeliveryView {
             signed: serde_json::from_slice(&r.json).unwrap_or_default(),
         }),
         acknowledgement: None,
+        recall: None,
     }
 }
 

@@ -169,6 +169,9 @@ pub(crate) async fn inbox(
             .ok_or_else(|| ApiError::not_found(format!("no inbox bundle {id}")))
     })
     .await?;
+    if let Some(e) = crate::inbox::withdrawn(&record) {
+        return Err(e);
+    }
     if record.kind != Kind::Stix {
         return Err(not_stix(record.kind, &format!("inbox bundle {id}")));
     }

@@ -615,8 +615,11 @@ async fn snapshot(state: &AppState, collection: Option<String>) -> Result<Snapsh
     let store = state.store.clone();
     let result = blocking(move || {
         let mut records = store.inbox(u32::MAX)?;
-        // Exercise content never feeds real tools.
-        records.retain(|r| !r.exercise);
+        // Exercise content never feeds real tools; recalled and expired
+        // bundles are withdrawn from them (earlier versions stay: TAXII
+        // serves them as object versions).
+        let now = Utc::now();
+        records.retain(|r| !r.exercise && !r.is_withdrawn(now));
         let peers = store.peers()?;
         let collections = catalog(&records, &peers);
         let Some(wanted) = collection else {

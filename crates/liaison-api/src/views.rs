@@ -125,6 +125,9 @@ pub struct CreateShareRequest {
     /// The incident this share notifies the recipients about (its id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<String>,
+    /// Expiry (RFC 3339): after it, recipients treat the bundle as recalled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
 }
 
 /// `POST /api/shares/preview`: what `POST /api/shares` would do with the
@@ -181,6 +184,10 @@ pub struct DeliveryView {
     /// A person there acknowledged it (signed), in `GET /api/shares/{id}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledgement: Option<AckView>,
+    /// The recall, once the share was recalled: when this recipient
+    /// recorded it, from its signed receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall: Option<RecallDeliveryView>,
 }
 
 /// A human acknowledgement of a bundle.
@@ -229,6 +236,75 @@ pub struct ShareView {
     pub policy: Option<serde_json::Value>,
     /// Per-recipient delivery state and receipts.
     pub deliveries: Vec<DeliveryView>,
+    /// The share this one revises (an earlier version).
+    #[serde(default)]
+    pub supersedes: Option<Uuid>,
+    /// The share that revises this one.
+    #[serde(default)]
+    pub superseded_by: Option<Uuid>,
+    /// Expiry carried by the bundle.
+    #[serde(default)]
+    pub not_after: Option<DateTime<Utc>>,
+    /// The recall, once recalled; per recipient in `deliveries[].recall`.
+    #[serde(default)]
+    pub recall: Option<RecallView>,
+}
+
+/// A recall of a share.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecallView {
+    /// Why.
+    pub reason: String,
+    /// Who recalled it (user id).
+    pub requested_by: String,
+    /// When.
+    pub requested_at: DateTime<Utc>,
+}
+
+/// What one recipient did with a recall.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecallDeliveryView {
+    /// When the recipient recorded it (from its signed receipt); `None`
+    /// while the recall is on its way.
+    pub received_at: Option<DateTime<Utc>>,
+    /// `withheld`, `purged` or `not_received`.
+    pub outcome: Option<String>,
+    /// The recipient's signed recall receipt (DSSE JSON).
+    pub receipt: Option<serde_json::Value>,
+}
+
+/// `POST /api/shares/{id}/revise`: a new version of a released share.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReviseShareRequest {
+    /// TLP label (default: the share's).
+    #[serde(default)]
+    pub tlp: Option<String>,
+    /// Content kind (default: the share's).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// The new content as text.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// The new content as base64.
+    #[serde(default)]
+    pub content_base64: Option<String>,
+    /// Recipients added to those of the share.
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// Named individuals (TLP:RED).
+    #[serde(default)]
+    pub individuals: Vec<String>,
+    /// Expiry (RFC 3339).
+    #[serde(default)]
+    pub not_after: Option<String>,
+}
+
+/// `POST /api/shares/{id}/recall`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RecallRequest {
+    /// Why (required; the recipients see it).
+    #[serde(default)]
+    pub reason: String,
 }
 
 /// A received bundle.
@@ -253,6 +329,34 @@ pub struct InboxView {
     /// Part of an exercise (its signed manifest says so), not real.
     #[serde(default)]
     pub exercise: bool,
+    /// The bundle it revises (an earlier version from the same sender).
+    #[serde(default)]
+    pub supersedes: Option<Uuid>,
+    /// The later version that revises it, once received.
+    #[serde(default)]
+    pub superseded_by: Option<Uuid>,
+    /// Its expiry.
+    #[serde(default)]
+    pub not_after: Option<DateTime<Utc>>,
+    /// Past its expiry: treated as recalled.
+    #[serde(default)]
+    pub expired: bool,
+    /// Recalled by its originator: the content is gone.
+    #[serde(default)]
+    pub recalled: Option<InboxRecallView>,
+}
+
+/// A recall received for an inbox bundle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InboxRecallView {
+    /// The originator's reason.
+    pub reason: String,
+    /// When the originator recalled it.
+    pub recalled_at: DateTime<Utc>,
+    /// When this node recorded it.
+    pub received_at: DateTime<Utc>,
+    /// `withheld`, `purged` or `not_received`.
+    pub outcome: String,
 }
 
 /// `GET /api/inbox/{id}`.
@@ -268,6 +372,9 @@ pub struct InboxDetail {
     /// This node's acknowledgement of it, once a person here gave it.
     #[serde(default)]
     pub acknowledged: Option<AckView>,
+    /// The earlier versions it revises, newest first.
+    #[serde(default)]
+    pub history: Vec<InboxView>,
 }
 
 /// One ledger entry.

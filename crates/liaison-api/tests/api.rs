@@ -51,6 +51,11 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/api/incidents/x"),
     ("POST", "/api/incidents/x/close"),
     ("GET", "/api/incidents/x/report"),
+    ("POST", "/api/incidents/x/items"),
+    ("POST", "/api/incidents/x/items/x"),
+    ("POST", "/api/incidents/x/share"),
+    ("POST", "/api/shares/x/revise"),
+    ("POST", "/api/shares/x/recall"),
 ];
 
 #[tokio::test]
@@ -361,6 +366,21 @@ async fn every_endpoint_enforces_its_roles() {
         ("POST", "/api/incidents".into(), &[Analyst, Approver]),
         ("POST", format!("/api/inbox/{id}/ack"), &[Analyst]),
         (
+            "POST",
+            format!("/api/incidents/{id}/items"),
+            &[Analyst, Approver],
+        ),
+        (
+            "POST",
+            format!("/api/incidents/{id}/items/{id}"),
+            &[Analyst, Approver],
+        ),
+        (
+            "POST",
+            format!("/api/incidents/{id}/share"),
+            &[Analyst, Approver],
+        ),
+        (
             "GET",
             "/api/incidents".into(),
             &[Analyst, Approver, Auditor],
@@ -383,6 +403,16 @@ async fn every_endpoint_enforces_its_roles() {
         ("GET", "/api/shares".into(), &[Analyst, Approver, Auditor]),
         ("POST", "/api/shares".into(), &[Analyst, Approver]),
         ("POST", "/api/shares/preview".into(), &[Analyst, Approver]),
+        (
+            "POST",
+            format!("/api/shares/{id}/revise"),
+            &[Analyst, Approver],
+        ),
+        (
+            "POST",
+            format!("/api/shares/{id}/recall"),
+            &[Analyst, Approver],
+        ),
         ("GET", "/api/inbox".into(), &[Analyst]),
         ("POST", format!("/api/inbox/{id}/forward"), &[Analyst]),
         ("GET", "/api/ledger".into(), &[Auditor]),

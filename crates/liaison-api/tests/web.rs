@@ -298,6 +298,7 @@ async fn every_page_enforces_its_roles() {
         (format!("/ui/shares/{id}"), &[Analyst, Approver, Auditor]),
         ("/ui/inbox".into(), &[Analyst]),
         ("/ui/peers".into(), &[Analyst, Approver, Auditor]),
+        ("/ui/incidents".into(), &[Analyst, Approver, Auditor]),
         ("/ui/ledger".into(), &[Auditor]),
     ];
     let tokens = [
@@ -585,4 +586,106 @@ async fn the_peers_page_flags_an_unverified_contact_path_and_shows_the_roster() 
     let page = admin.get("/ui/peers").await;
     assert!(!page.body.contains("UNVERIFIED"), "{}", page.body);
     assert!(page.body.contains("0.9 ms"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn the_incident_page_shows_the_joint_list_and_its_forms_change_and_share_it() {
+    let (api, _) = setup().await;
+    // The agreement with Bolt allows STIX only: the joint list may not go.
+    let (s, inc) = call(
+        &api.app,
+        axum::http::Method::POST,
+        "/api/incidents",
+        Some(ANALYST),
+        Some(
+            json!({"title": "Compromised CI runner", "severity": "high", "peers": ["bolt"],
+                    "trigger": "shared_service_impact", "exercise": true}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{inc}");
+    let id = inc["id"].as_str().unwrap().to_string();
+
+    let mut ana = Browser::login(&api.app, ANALYST).await;
+    let list = ana.get("/ui/incidents").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.body.contains("Compromised CI runner"), "{}", list.body);
+    assert!(list.body.contains("EXERCISE"), "{}", list.body);
+    let csrf = ana.csrf().await;
+    // Add an action from the form; a bad date is named on the page.
+    let bad = ana
+        .post_form(
+            &format!("/ui/incidents/{id}/items"),
+            &[
+                ("csrf", &csrf),
+                ("kind", "action"),
+                ("text", "Rebuild the runner"),
+                ("due", "5 Dec"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(bad.body.contains("is not a date"), "{}", bad.body);
+    let added = ana
+        .post_form(
+            &format!("/ui/incidents/{id}/items"),
+            &[
+                ("csrf", &csrf),
+                ("kind", "action"),
+                ("text", "Rebuild the runner"),
+                ("owner", "Bolt"),
+                ("due", "2026-12-05"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    let page = ana.get(&format!("/ui/incidents/{id}")).await;
+    assert!(page.body.contains("Rebuild the runner"), "{}", page.body);
+    assert!(page.body.contains("2026-12-05"), "{}", page.body);
+    // Mark it done from its status form.
+    let item = api.store.incident_items(id.parse().unwrap()).unwrap()[0].id;
+    let done = ana
+        .post_form(
+            &format!("/ui/incidents/{id}/items/{item}"),
+            &[("csrf", &csrf), ("status", "done")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let items = api.store.incident_items(id.parse().unwrap()).unwrap();
+    assert_eq!(
+        (items[0].status, items[0].revision),
+        (liaison_core::joint::Status::Done, 2)
+    );
+    // Sharing it is refused by the agreement, with the reason on the page.
+    let shared = ana
+        .post_form(
+            &format!("/ui/incidents/{id}/share"),
+            &[("csrf", &csrf), ("tlp", "amber")],
+        )
+        .await;
+    assert_eq!(
+        shared.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        shared.body
+    );
+    assert!(shared.body.contains("coordination"), "{}", shared.body);
+    // Without the CSRF token, nothing changes.
+    let forged = ana
+        .post_form(
+            &format!("/ui/incidents/{id}/items/{item}"),
+            &[("status", "open")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        api.store.incident_items(id.parse().unwrap()).unwrap()[0].revision,
+        2
+    );
+    // An auditor sees the page but no forms.
+    let mut audrey = Browser::login(&api.app, AUDITOR).await;
+    let page = audrey.get(&format!("/ui/incidents/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Rebuild the runner"));
+    assert!(!page.body.contains("Share the list"), "{}", page.body);
 }

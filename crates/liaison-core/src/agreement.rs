@@ -216,6 +216,11 @@ pub struct Handling {
     /// a RED share must name its individuals, and they must be listed here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub red_individuals: Vec<String>,
+    /// On recall, the recipient purges the content and its manifest too
+    /// (keeping only the hashes in its ledger) instead of keeping a
+    /// tombstone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub purge_on_recall: bool,
 }
 
 impl Default for Handling {
@@ -227,6 +232,7 @@ impl Default for Handling {
             attribution: Statement::May,
             affected_party_notifications: Statement::May,
             red_individuals: Vec::new(),
+            purge_on_recall: false,
         }
     }
 }
@@ -587,6 +593,7 @@ impl Terms {
                 Kind::Csaf => "CSAF 2.0 advisories",
                 Kind::Note => "text notes",
                 Kind::Log => "log excerpts",
+                Kind::Coordination => "joint incident actions and decisions",
             })
             .collect();
         lines.push(format!("content allowed: {}", kinds.join(", ")));
@@ -693,6 +700,11 @@ impl Terms {
             lines.push(format!(
                 "TLP:RED only for the named individuals {}",
                 h.red_individuals.join(", ")
+            ));
+        }
+        if h.purge_on_recall {
+            lines.push(format!(
+                "on recall {to} purges the content and its manifest, keeping only their hashes"
             ));
         }
         lines

@@ -15,7 +15,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::content::Kind;
 use crate::incident::{DeadlineKind, Notification};
+use crate::joint::{Item, ItemKind};
 use crate::ledger::kinds;
 use crate::report::{EventKind, TimelineEvent};
 
@@ -65,6 +67,10 @@ pub fn notifications(facts: &[Fact], peers: &PeerInfo) -> Vec<Notification> {
     sorted.sort_by_key(|f| f.seq);
     for f in &sorted {
         if f.kind != kinds::SHARE_RELEASED && f.kind != kinds::SHARE_FORWARDED {
+            continue;
+        }
+        // Sharing the joint list is not a notification: no deadlines.
+        if f.str("kind") == Some(Kind::Coordination.as_str()) {
             continue;
         }
         let Some(share) = f.share_id() else { continue };
@@ -182,6 +188,11 @@ pub fn events(
                     let Some(p) = r.get("node_id").and_then(Value::as_str) else {
                         continue;
                     };
+                    let what = if what == Kind::Coordination.as_str() {
+                        "joint actions and decisions"
+                    } else {
+                        what
+                    };
                     out.push(ev(
                         EventKind::Notified,
                         Some(name_of(peers, p)),
@@ -208,6 +219,71 @@ pub fn events(
                     peer,
                     format!("acknowledged by {by} (signed): {comment}"),
                 ));
+            }
+            k if k == kinds::INCIDENT_JOINED => out.push(ev(
+                EventKind::Opened,
+                peer,
+                format!(
+                    "joined: incident of {} filed here from its joint log",
+                    f.str("origin")
+                        .map(|o| name_of(peers, o))
+                        .unwrap_or_default()
+                ),
+            )),
+            k if k == kinds::INCIDENT_ITEM_UPDATED => {
+                let Some(item) = f
+                    .body
+                    .get("item")
+                    .and_then(|i| serde_json::from_value::<Item>(i.clone()).ok())
+                else {
+                    continue;
+                };
+                let from = match f.actor.strip_prefix("peer:") {
+                    Some(node) => format!(" (from {}'s joint log)", name_of(peers, node)),
+                    None => String::new(),
+                };
+                let due = item.due.map(|d| format!(", due {d}")).unwrap_or_default();
+                let (kind, text) = match (item.kind, item.revision, item.status) {
+                    (ItemKind::Decision, 1, _) => (
+                        EventKind::Decision,
+                        format!("decision by {}: {}", item.updated_by, item.text),
+                    ),
+                    (ItemKind::Decision, _, status) => (
+                        EventKind::Decision,
+                        format!(
+                            "decision {} by {}: {}",
+                            status.as_str(),
+                            item.updated_by,
+                            item.text
+                        ),
+                    ),
+                    (ItemKind::Action, 1, _) => (
+                        EventKind::ActionOpened,
+                        format!(
+                            "action for {}{due}: {} (by {})",
+                            item.owner, item.text, item.updated_by
+                        ),
+                    ),
+                    (ItemKind::Action, _, status) if status.is_closed() => (
+                        EventKind::ActionClosed,
+                        format!(
+                            "action {} by {}: {}",
+                            status.as_str(),
+                            item.updated_by,
+                            item.text
+                        ),
+                    ),
+                    (ItemKind::Action, _, status) => (
+                        EventKind::ActionUpdated,
+                        format!(
+                            "action now {} (by {}): {}",
+                            status.as_str(),
+                            item.updated_by,
+                            item.text
+                        ),
+                    ),
+                };
+                out.push(ev(kind, None, format!("{text}{from}")));
             }
             k if k == kinds::INCIDENT_ESCALATED => {
                 let deadline = match f.str("deadline") {

@@ -23,6 +23,21 @@ pub mod kinds {
     pub const INCIDENT_ESCALATED: &str = "incident.escalated";
     /// An incident was closed.
     pub const INCIDENT_CLOSED: &str = "incident.closed";
+    /// A joint action or decision of an incident got a new revision, made
+    /// here or merged from a peer's joint log (body: the whole item).
+    pub const INCIDENT_ITEM_UPDATED: &str = "incident.item_updated";
+    /// Another node's incident was filed here, from the first joint log it
+    /// shared.
+    pub const INCIDENT_JOINED: &str = "incident.joined";
+    /// A share was recalled: a signed recall queued to every recipient
+    /// (body: share id, reason, who, recipients, the recall's SHA-256).
+    pub const SHARE_RECALLED: &str = "share.recalled";
+    /// A recipient's signed receipt of a recall arrived (body: share id,
+    /// peer, outcome, when the recipient recorded it).
+    pub const RECALL_RECEIPT_STORED: &str = "recall.receipt_stored";
+    /// The originator recalled a received bundle: its content is withheld
+    /// (or purged) and only its hashes remain (the tombstone).
+    pub const INBOUND_RECALLED: &str = "inbound.recalled";
     /// A recipient's signed acknowledgement (a person read it) arrived.
     pub const SHARE_ACKNOWLEDGED: &str = "share.acknowledged";
     /// A person at this node acknowledged a received bundle.

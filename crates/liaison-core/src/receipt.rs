@@ -91,6 +91,8 @@ pub enum RejectReason {
     PolicyDenied,
     /// The bundle's `not_after` has passed.
     Expired,
+    /// The originator recalled the bundle before it arrived.
+    Recalled,
     /// A re-shared bundle whose provenance does not verify or whose label
     /// forbids re-sharing.
     BadForward,
@@ -113,6 +115,7 @@ impl RejectReason {
             RejectReason::InvalidContent => "invalid_content",
             RejectReason::PolicyDenied => "policy_denied",
             RejectReason::Expired => "expired",
+            RejectReason::Recalled => "recalled",
             RejectReason::BadForward => "bad_forward",
         }
     }

@@ -180,7 +180,7 @@ pub fn redact(kind: Kind, content: &[u8], rules: &RedactRules) -> Result<Redacte
     };
     match output {
         Some(bytes) if !ledger.is_empty() => {
-            if matches!(kind, Kind::Stix | Kind::Csaf) {
+            if matches!(kind, Kind::Stix | Kind::Csaf | Kind::Coordination) {
                 still_valid(kind, content, &bytes)?;
             }
             Ok(Redacted {
@@ -1172,6 +1172,7 @@ fn kind_label(kind: Kind) -> &'static str {
     match kind {
         Kind::Stix => "STIX",
         Kind::Csaf => "CSAF",
+        Kind::Coordination => "joint log",
         _ => "text",
     }
 }

@@ -8,6 +8,7 @@
 //! | notice `decline` | the counterparty | our proposal is declined |
 //! | notice `revoke` | either party | the version is revoked |
 //! | acknowledgement | a recipient of our share | stored as its person's acknowledgement |
+//! | recall | the originator of a bundle we hold | withheld (tombstone); answered with a signed recall receipt |
 //!
 //! Every message is verified (DSSE, both parties' keys are their node ids),
 //! must come from the party it claims, and is ledgered with its effect.
@@ -21,8 +22,9 @@ use liaison_core::agreement::{
     message_type, AgreementState, Notice, NoticeAction, SignedAgreement, AGREEMENT_TYPE,
     NOTICE_TYPE,
 };
-use liaison_core::identity::NodeId;
+use liaison_core::identity::{NodeId, NodeKeys};
 use liaison_core::ledger::kinds;
+use liaison_core::recall;
 use liaison_store::{AgreementRecord, Event, NewAck, Store};
 use serde_json::json;
 
@@ -32,12 +34,28 @@ use crate::receiver::{MessageHandler, MessageRefusal};
 pub struct AgreementDesk {
     store: Arc<dyn Store>,
     me: NodeId,
+    /// To sign recall receipts; without keys, recalls are refused.
+    keys: Option<Arc<NodeKeys>>,
 }
 
 impl AgreementDesk {
-    /// A desk for node `me` over `store`.
+    /// A desk for node `me` over `store` (recalls are refused: it cannot
+    /// sign their receipts).
     pub fn new(store: Arc<dyn Store>, me: NodeId) -> AgreementDesk {
-        AgreementDesk { store, me }
+        AgreementDesk {
+            store,
+            me,
+            keys: None,
+        }
+    }
+
+    /// A desk for the node holding `keys`, answering recalls too.
+    pub fn with_keys(store: Arc<dyn Store>, keys: Arc<NodeKeys>) -> AgreementDesk {
+        AgreementDesk {
+            store,
+            me: keys.node_id(),
+            keys: Some(keys),
+        }
     }
 
     fn agreement(&self, peer: NodeId, body: &[u8]) -> Result<&'static str, MessageRefusal> {
@@ -241,6 +259,15 @@ impl MessageHandler for AgreementDesk {
     fn handle_message(&self, peer: NodeId, body: &[u8]) -> Result<Vec<u8>, MessageRefusal> {
         if ack::is_ack(body) {
             return self.acknowledgement(peer, body);
+        }
+        if recall::is_recall(body) {
+            return match &self.keys {
+                Some(keys) => crate::recalls::handle(&self.store, keys, peer, body),
+                None => Err(refusal(
+                    "unsupported_message",
+                    "this node does not take recalls",
+                )),
+            };
         }
         let state = match message_type(body) {
             Some(AGREEMENT_TYPE) => self.agreement(peer, body)?,

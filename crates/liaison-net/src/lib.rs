@@ -26,7 +26,8 @@ pub mod directory;
 pub mod escalations;
 mod messages;
 pub mod node;
-pub mod receiver;
+mod recalls;
+mod receiver;
 pub mod tls;
 pub mod transport;
 

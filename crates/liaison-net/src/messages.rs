@@ -95,6 +95,24 @@ impl<H: Handler> MessageWorker<H> {
         let store = self.store.clone();
         let (id, peer, kind) = (m.id, m.peer, m.kind.clone());
         let result = match outcome {
+            // A recall is done when its signed receipt is stored.
+            Ok((FrameType::MessageAck, answer)) if kind == "recall" => {
+                let recall = m.body.clone();
+                tokio::task::spawn_blocking(move || {
+                    match crate::recalls::store_receipt(store.as_ref(), id, peer, &recall, &answer) {
+                        Ok(outcome) => {
+                            tracing::info!(%peer, outcome = outcome.as_str(), "recall receipt stored");
+                            Ok(())
+                        }
+                        Err(e) => {
+                            let refusal = format!("invalid_recall_receipt: {e}");
+                            tracing::warn!(%peer, %refusal, "the peer's recall receipt is not valid");
+                            store.message_completed(id, Some(&refusal))
+                        }
+                    }
+                })
+                .await
+            }
             Ok((FrameType::MessageAck, _)) => {
                 tracing::info!(%peer, kind, "message acknowledged by the peer");
                 tokio::task::spawn_blocking(move || store.message_completed(id, None)).await

@@ -102,7 +102,8 @@ impl Node {
             tracing::error!(%peer, %why, "pinned peer ignored: its stored card is not valid");
         }
         let handler = config.messages.clone().unwrap_or_else(|| {
-            Arc::new(AgreementDesk::new(store.clone(), keys.node_id())) as Arc<dyn MessageHandler>
+            Arc::new(AgreementDesk::with_keys(store.clone(), keys.clone()))
+                as Arc<dyn MessageHandler>
         });
         let receiver = Receiver::new(store.clone(), keys.clone(), directory.clone(), config.open)
             .with_messages(handler);

@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use liaison_core::agreement::SignedAgreement;
-use liaison_core::content::{self, Inventory};
+use liaison_core::content::{self, Inventory, Kind};
 use liaison_core::envelope::{self, OpenLimits, Opened};
 use liaison_core::forward;
 use liaison_core::identity::{NodeId, NodeKeys};
+use liaison_core::joint::JointLog;
 use liaison_core::ledger::kinds;
 use liaison_core::manifest::sha256_hex;
 use liaison_core::policy::{self, Direction, ShareFacts, Standing};
@@ -114,7 +115,51 @@ impl Receiver {
                     tracing::debug!(bundle = %m.bundle_id, %peer, "redelivery: original receipt returned");
                     return Ok(original);
                 }
-                if let Some(refusal) = self.policy(peer, &opened, inventory)? {
+                // Recalled before it arrived: the tombstone refuses it.
+                if let Some(t) = self.store.inbound_recall(m.bundle_id)? {
+                    let refusal = Refusal {
+                        reason: RejectReason::Recalled,
+                        detail: format!(
+                            "the originator recalled bundle {} at {}: {}",
+                            m.bundle_id,
+                            t.recalled_at.to_rfc3339(),
+                            t.reason
+                        ),
+                        opened: Some((m.bundle_id, opened.manifest_sha256())),
+                    };
+                    return self.refuse(peer, refusal, envelope_sha256, now);
+                }
+                // A revision revises a bundle of the same sender only.
+                if let Some(prev) = m.supersedes {
+                    if let Some((rec, _)) = self.store.inbox_item(prev)? {
+                        if rec.sender != peer {
+                            let refusal = Refusal {
+                                reason: RejectReason::PolicyDenied,
+                                detail: format!(
+                                    "the bundle revises {prev}, which {} sent, not {peer}",
+                                    rec.sender
+                                ),
+                                opened: Some((m.bundle_id, opened.manifest_sha256())),
+                            };
+                            return self.refuse(peer, refusal, envelope_sha256, now);
+                        }
+                    }
+                }
+                let joint = match m.kind {
+                    Kind::Coordination => match JointLog::from_json(&content) {
+                        Ok(log) => Some(log),
+                        Err(e) => {
+                            let refusal = Refusal {
+                                reason: RejectReason::InvalidContent,
+                                detail: e.to_string(),
+                                opened: Some((m.bundle_id, opened.manifest_sha256())),
+                            };
+                            return self.refuse(peer, refusal, envelope_sha256, now);
+                        }
+                    },
+                    _ => None,
+                };
+                if let Some(refusal) = self.policy(peer, &opened, inventory, joint.as_ref())? {
                     return self.refuse(peer, refusal, envelope_sha256, now);
                 }
                 let manifest_sha256 = opened.manifest_sha256();
@@ -163,6 +208,9 @@ impl Receiver {
                     content,
                     envelope_sha256,
                     exercise: m.exercise,
+                    joint,
+                    supersedes: m.supersedes,
+                    not_after: m.not_after,
                 };
                 let stored = self
                     .store
@@ -181,6 +229,7 @@ impl Receiver {
         peer: NodeId,
         opened: &Opened,
         inventory: Inventory,
+        joint: Option<&JointLog>,
     ) -> Result<Option<Refusal>, StoreError> {
         let m = &opened.manifest;
         let me = self.keys.node_id();
@@ -242,6 +291,9 @@ impl Receiver {
                 Some(_) => {}
             }
         }
+        if let Some(log) = joint {
+            reasons.extend(self.joint_standing(peer, log)?);
+        }
         if reasons.is_empty() {
             return Ok(None);
         }
@@ -250,6 +302,35 @@ impl Receiver {
             detail: reasons.join("; "),
             opened: Some((m.bundle_id, opened.manifest_sha256())),
         }))
+    }
+
+    /// Whether `peer` takes part in the incident of a joint log it sent: an
+    /// incident opened here must implicate it; another node's incident is
+    /// filed from (and updated by) that node only.
+    fn joint_standing(&self, peer: NodeId, log: &JointLog) -> Result<Option<String>, StoreError> {
+        let me = self.keys.node_id();
+        let id = log.incident.id;
+        let why = match self.store.incident(id)? {
+            Some(i) => match i.origin {
+                None if log.incident.origin != me => Some(format!(
+                    "incident {id} was opened here, but the joint log names {} as its origin",
+                    log.incident.origin
+                )),
+                None if !i.peers.contains(&peer) => Some(format!(
+                    "incident {id} was opened here and does not implicate {peer}"
+                )),
+                Some(origin) if origin != peer => Some(format!(
+                    "incident {id} was opened by {origin}; only that node shares its joint log here"
+                )),
+                _ => None,
+            },
+            None if log.incident.origin != peer => Some(format!(
+                "incident {id} is unknown here; its joint log must first come from its origin {}",
+                log.incident.origin
+            )),
+            None => None,
+        };
+        Ok(why)
     }
 
     /// Record a refusal and return the signed negative receipt.

@@ -152,6 +152,8 @@ async fn an_expired_bundle_gets_a_final_negative_receipt() {
             approvals_required: 0,
             policy: None,
             incident: None,
+            supersedes: None,
+            not_after: None,
         };
         let event = Event {
             kind: kinds::SHARE_RELEASED,

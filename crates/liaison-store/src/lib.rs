@@ -51,9 +51,10 @@ pub use model::{
     AckRecord, AgreementRecord, AgreementState, ApprovalDecision, ApprovalRecord, CheckpointRecord,
     ContactRecord, DeliveryRecord, DeliveryState, DueDelivery, Event, InboxRecord, IncidentRecord,
     LedgerRow, MessageRecord, MessageState, Metrics, NewAck, NewDelivery, NewInbound, NewIncident,
-    NewMessage, NewRejection, NewShare, ParseAgreementStateError, ParseDeliveryStateError,
-    ParseRoleError, ParseShareStateError, PeerRecord, RejectionRecord, Role, ShareRecord,
-    ShareState, StoredReceipt, User, WebhookRecord,
+    NewMessage, NewRecallIn, NewRecallOut, NewRejection, NewShare, ParseAgreementStateError,
+    ParseDeliveryStateError, ParseRoleError, ParseShareStateError, PeerRecord, RecallInRecord,
+    RecallOutRecord, RejectionRecord, Role, ShareRecord, ShareState, StoredReceipt, User,
+    WebhookRecord,
 };
 pub use sqlite::SqliteStore;
 pub use store::{Result, Store};

@@ -232,6 +232,9 @@ pub struct IncidentRecord {
     pub ledger_seq: u64,
     /// The shares linked to it, in the order they were drafted.
     pub shares: Vec<Uuid>,
+    /// The node that opened it, when that is another node (this one takes
+    /// part through the joint log it shared); `None`: opened here.
+    pub origin: Option<NodeId>,
 }
 
 /// An escalation webhook waiting to be sent.
@@ -304,6 +307,10 @@ pub struct NewShare {
     /// The incident this share notifies peers about (linked in the same
     /// transaction; it must exist and be open).
     pub incident: Option<Uuid>,
+    /// The share this one revises (a new version of it).
+    pub supersedes: Option<Uuid>,
+    /// After this, recipients treat the bundle as recalled.
+    pub not_after: Option<DateTime<Utc>>,
 }
 
 /// Where a share stands.
@@ -489,6 +496,82 @@ pub struct ShareRecord {
     pub policy: Option<serde_json::Value>,
     /// One delivery per recipient, in queue order.
     pub deliveries: Vec<DeliveryRecord>,
+    /// The share this one revises.
+    pub supersedes: Option<Uuid>,
+    /// The share that revises this one, if any.
+    pub superseded_by: Option<Uuid>,
+    /// The expiry it carries.
+    pub not_after: Option<DateTime<Utc>>,
+    /// Its recall, per recipient (empty: not recalled).
+    pub recalls: Vec<RecallOutRecord>,
+}
+
+/// A recall sent to one recipient of a share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecallOutRecord {
+    /// The recipient.
+    pub peer: NodeId,
+    /// Why.
+    pub reason: String,
+    /// The user id that recalled it.
+    pub requested_by: String,
+    /// When.
+    pub requested_at: DateTime<Utc>,
+    /// When the recipient recorded the recall (from its signed receipt).
+    pub received_at: Option<DateTime<Utc>>,
+    /// What the recipient did: `withheld`, `purged` or `not_received`.
+    pub outcome: Option<String>,
+    /// The recipient's signed recall receipt (DSSE JSON).
+    pub receipt_json: Option<Vec<u8>>,
+}
+
+/// A recall to send: the signed recall, queued to every recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRecallOut {
+    /// The share recalled.
+    pub share_id: Uuid,
+    /// Why.
+    pub reason: String,
+    /// The user id recalling it.
+    pub requested_by: String,
+    /// The signed recall (DSSE JSON).
+    pub recall_json: Vec<u8>,
+    /// Every recipient.
+    pub peers: Vec<NodeId>,
+}
+
+/// A recall received from a bundle's originator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRecallIn {
+    /// The bundle recalled.
+    pub bundle_id: Uuid,
+    /// Its originator (who signed the recall).
+    pub sender: NodeId,
+    /// Why.
+    pub reason: String,
+    /// When the originator recalled it.
+    pub recalled_at: DateTime<Utc>,
+    /// The signed recall (DSSE JSON).
+    pub recall_json: Vec<u8>,
+    /// Purge content and manifest instead of keeping a tombstone.
+    pub purge: bool,
+}
+
+/// A recalled bundle at the recipient: the tombstone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecallInRecord {
+    /// The bundle.
+    pub bundle_id: Uuid,
+    /// Its originator.
+    pub sender: NodeId,
+    /// Why it was recalled.
+    pub reason: String,
+    /// When the originator recalled it.
+    pub recalled_at: DateTime<Utc>,
+    /// When this node recorded it.
+    pub received_at: DateTime<Utc>,
+    /// `withheld`, `purged` or `not_received`.
+    pub outcome: String,
 }
 
 /// A delivery the worker should attempt now.
@@ -533,6 +616,14 @@ pub struct NewInbound {
     pub envelope_sha256: String,
     /// Its signed manifest marks it as part of an exercise.
     pub exercise: bool,
+    /// For a bundle of kind `coordination`: the joint log it carries, merged
+    /// into the incident's list in the same transaction (the receiver checked
+    /// that the sender takes part in the incident).
+    pub joint: Option<liaison_core::joint::JointLog>,
+    /// The bundle it revises (from the signed manifest).
+    pub supersedes: Option<Uuid>,
+    /// Its expiry (from the signed manifest).
+    pub not_after: Option<DateTime<Utc>>,
 }
 
 /// An accepted inbound bundle, as listed (without content).
@@ -558,6 +649,22 @@ pub struct InboxRecord {
     pub receipt_json: Vec<u8>,
     /// Part of an exercise (from its signed manifest).
     pub exercise: bool,
+    /// The bundle it revises.
+    pub supersedes: Option<Uuid>,
+    /// A later bundle from the same sender that revises it, if received.
+    pub superseded_by: Option<Uuid>,
+    /// Its expiry: after it, the bundle is treated as recalled.
+    pub not_after: Option<DateTime<Utc>>,
+    /// Its recall, when the originator recalled it (the content is gone).
+    pub recall: Option<RecallInRecord>,
+}
+
+impl InboxRecord {
+    /// Whether tools should see it now: not recalled and not expired.
+    /// (A superseded bundle is current too: it is an earlier version.)
+    pub fn is_withdrawn(&self, now: DateTime<Utc>) -> bool {
+        self.recall.is_some() || self.not_after.is_some_and(|t| t <= now)
+    }
 }
 
 /// A refused inbound delivery to record.

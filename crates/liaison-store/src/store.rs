@@ -89,6 +89,50 @@ pub trait Store: Send + Sync {
     /// The incident a share was linked to, if any.
     fn incident_of_share(&self, share: Uuid) -> Result<Option<Uuid>>;
 
+    /// Recall a released share: a row and a queued message (the signed
+    /// recall) per recipient, and the ledger entry `event`, in one
+    /// transaction. Conflict if the share is not released or was recalled.
+    fn recall_share(&self, recall: &crate::NewRecallOut, event: &Event) -> Result<()>;
+
+    /// A recipient's signed recall receipt arrived for message `message_id`:
+    /// store it (ledger `recall.receipt_stored`) and complete the message.
+    fn store_recall_receipt(
+        &self,
+        message_id: i64,
+        share: Uuid,
+        peer: &NodeId,
+        receipt_json: &[u8],
+        received_at: DateTime<Utc>,
+        outcome: liaison_core::recall::RecallOutcome,
+    ) -> Result<()>;
+
+    /// Record a recall from a bundle's originator: tombstones for it and
+    /// the versions it revises, content dropped (and manifests, with
+    /// `purge`), ledger `inbound.recalled` each; `sign` makes the receipt
+    /// for the outcome. Idempotent: a repeated recall gets the first
+    /// receipt. Conflict if the bundle came from another sender.
+    fn recall_inbound(
+        &self,
+        recall: &crate::NewRecallIn,
+        sign: &dyn Fn(liaison_core::recall::RecallOutcome, DateTime<Utc>) -> Vec<u8>,
+    ) -> Result<(liaison_core::recall::RecallOutcome, Vec<u8>)>;
+
+    /// The tombstone of a received (or announced) bundle, if recalled.
+    fn inbound_recall(&self, bundle_id: Uuid) -> Result<Option<crate::RecallInRecord>>;
+
+    /// The joint actions and decisions of an incident, latest revisions.
+    fn incident_items(&self, id: Uuid) -> Result<Vec<liaison_core::joint::Item>>;
+
+    /// Record a revision of a joint item made here by `actor` (ledger
+    /// `incident.item_updated`). Conflict unless it is newer than the one
+    /// held or the incident is closed; not found without the incident.
+    fn save_incident_item(
+        &self,
+        incident: Uuid,
+        item: &liaison_core::joint::Item,
+        actor: &str,
+    ) -> Result<LedgerRow>;
+
     /// Close an incident; ledger `incident.closed`. Conflict if closed.
     fn close_incident(&self, id: Uuid, actor: &str) -> Result<()>;
 

@@ -75,6 +75,8 @@ fn new_share(peers: &[NodeId]) -> NewShare {
         approvals_required: 0,
         policy: None,
         incident: None,
+        supersedes: None,
+        not_after: None,
     }
 }
 
@@ -104,6 +106,9 @@ fn inbound(sender: NodeId) -> NewInbound {
         content: b"{\"document\":{}}".to_vec(),
         envelope_sha256: "01".repeat(32),
         exercise: false,
+        joint: None,
+        supersedes: None,
+        not_after: None,
     }
 }
 
@@ -725,7 +730,7 @@ fn data_survives_reopening_the_file() {
     let version: u32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 8);
+    assert_eq!(version, 10);
 }
 
 #[test]
@@ -740,9 +745,12 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
     // share states, policy or the message outbox.
     let conn = raw(&path);
     conn.execute_batch(
-        "DROP TABLE webhooks_out; DROP TABLE incident_shares; DROP TABLE incidents;
+        "DROP TABLE recalls_in; DROP TABLE recalls_out; DROP TABLE incident_items; DROP TABLE webhooks_out; DROP TABLE incident_shares; DROP TABLE incidents;
          DROP TABLE acknowledgements; DROP TABLE peer_contacts; DROP TABLE approvals; DROP TABLE checkpoints;
          DROP TABLE agreements; DROP TABLE messages_out;
+         DROP INDEX inbox_by_supersedes;
+         ALTER TABLE inbox DROP COLUMN supersedes; ALTER TABLE inbox DROP COLUMN not_after;
+         ALTER TABLE shares DROP COLUMN supersedes; ALTER TABLE shares DROP COLUMN not_after;
          ALTER TABLE inbox DROP COLUMN exercise;
          ALTER TABLE shares DROP COLUMN policy;
          ALTER TABLE shares DROP COLUMN approvals_required;
@@ -762,7 +770,7 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
     let version: u32 = raw(&path)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 8);
+    assert_eq!(version, 10);
 }
 
 #[cfg(unix)]
@@ -927,5 +935,230 @@ fn incidents_link_shares_and_read_their_story_from_the_ledger() {
     assert!(matches!(
         store.create_share(&late, &released(&late)),
         Err(StoreError::Conflict(_))
+    ));
+}
+
+#[test]
+fn joint_items_are_revised_here_and_merged_from_peers_with_their_ledger_entries() {
+    use liaison_core::incident::Severity;
+    use liaison_core::joint::{IncidentRef, Item, ItemKind, JointLog, Status};
+    let (_dir, _path, store) = open();
+    let acme = peer("acme");
+    let item = |rev: u32, status: Status, by: &str| Item {
+        id: Uuid::from_u128(42),
+        kind: ItemKind::Action,
+        text: "rotate the updater's signing key".into(),
+        owner: "Bolt".into(),
+        due: None,
+        status,
+        revision: rev,
+        updated_at: Utc::now(),
+        updated_by: by.into(),
+    };
+    let incident = Uuid::new_v4();
+    let log = |items: Vec<Item>| JointLog {
+        v: 1,
+        incident: IncidentRef {
+            id: incident,
+            origin: acme.node_id,
+            title: "compromised updater".into(),
+            severity: Severity::High,
+            supply_chain: true,
+            trigger: None,
+            exercise: false,
+        },
+        items,
+    };
+    // The first joint log from ACME files its incident here.
+    let mut first = inbound(acme.node_id);
+    first.kind = Kind::Coordination;
+    first.joint = Some(log(vec![item(1, Status::Open, "ACME: ana")]));
+    store
+        .accept_inbound(
+            &first,
+            b"receipt",
+            &event(kinds::INBOUND_ACCEPTED, json!({})),
+        )
+        .unwrap();
+    let inc = store.incident(incident).unwrap().unwrap();
+    assert_eq!(inc.origin, Some(acme.node_id));
+    assert_eq!(inc.peers, vec![acme.node_id]);
+    assert_eq!(
+        store.incident_items(incident).unwrap()[0].status,
+        Status::Open
+    );
+    // A revision made here; an older one is refused.
+    store
+        .save_incident_item(incident, &item(2, Status::Done, "Bolt: bea"), "u2")
+        .unwrap();
+    assert!(matches!(
+        store.save_incident_item(incident, &item(1, Status::Cancelled, "x"), "u2"),
+        Err(StoreError::Conflict(_))
+    ));
+    // A stale log from ACME changes nothing; a newer one wins.
+    let mut stale = inbound(acme.node_id);
+    stale.joint = Some(log(vec![item(1, Status::Open, "ACME: ana")]));
+    store
+        .accept_inbound(
+            &stale,
+            b"receipt",
+            &event(kinds::INBOUND_ACCEPTED, json!({})),
+        )
+        .unwrap();
+    assert_eq!(
+        store.incident_items(incident).unwrap()[0].status,
+        Status::Done
+    );
+    let mut newer = inbound(acme.node_id);
+    newer.joint = Some(log(vec![item(3, Status::InProgress, "ACME: ana")]));
+    store
+        .accept_inbound(
+            &newer,
+            b"receipt",
+            &event(kinds::INBOUND_ACCEPTED, json!({})),
+        )
+        .unwrap();
+    let items = store.incident_items(incident).unwrap();
+    assert_eq!((items.len(), items[0].revision), (1, 3));
+    // Every revision held is one ledger entry of the incident.
+    let facts = store.incident_facts(incident).unwrap();
+    let kinds_seen: Vec<&str> = facts.iter().map(|f| f.kind.as_str()).collect();
+    assert_eq!(
+        kinds_seen,
+        vec![
+            kinds::INCIDENT_JOINED,
+            kinds::INCIDENT_ITEM_UPDATED,
+            kinds::INCIDENT_ITEM_UPDATED,
+            kinds::INCIDENT_ITEM_UPDATED
+        ]
+    );
+    // Unknown incident: not found.
+    assert!(matches!(
+        store.save_incident_item(Uuid::new_v4(), &item(1, Status::Open, "x"), "u2"),
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[test]
+fn recalls_leave_tombstones_for_a_bundle_and_its_earlier_versions_once() {
+    use liaison_core::recall::RecallOutcome;
+    use liaison_store::NewRecallIn;
+    let (_dir, path, store) = open();
+    let acme = peer("acme");
+    let other = peer("other");
+    let v1 = inbound(acme.node_id);
+    let mut v2 = inbound(acme.node_id);
+    v2.supersedes = Some(v1.bundle_id);
+    for b in [&v1, &v2] {
+        store
+            .accept_inbound(b, b"receipt", &event(kinds::INBOUND_ACCEPTED, json!({})))
+            .unwrap();
+    }
+    let listed = store.inbox(10).unwrap();
+    let old = listed.iter().find(|r| r.bundle_id == v1.bundle_id).unwrap();
+    assert_eq!(old.superseded_by, Some(v2.bundle_id));
+    let recall = |bundle: Uuid, sender: NodeId| NewRecallIn {
+        bundle_id: bundle,
+        sender,
+        reason: "wrong customer".into(),
+        recalled_at: Utc::now(),
+        recall_json: b"signed recall".to_vec(),
+        purge: false,
+    };
+    let signed = std::cell::Cell::new(0);
+    let sign = |o: RecallOutcome, _at: chrono::DateTime<Utc>| {
+        signed.set(signed.get() + 1);
+        format!("receipt:{}", o.as_str()).into_bytes()
+    };
+    // Only the sender may recall it.
+    assert!(matches!(
+        store.recall_inbound(&recall(v2.bundle_id, other.node_id), &sign),
+        Err(StoreError::Conflict(_))
+    ));
+    let (outcome, receipt) = store
+        .recall_inbound(&recall(v2.bundle_id, acme.node_id), &sign)
+        .unwrap();
+    assert_eq!(outcome, RecallOutcome::Withheld);
+    assert_eq!(receipt, b"receipt:withheld");
+    // Both versions: tombstoned, content gone, ledgered.
+    for b in [v1.bundle_id, v2.bundle_id] {
+        let (rec, content) = store.inbox_item(b).unwrap().unwrap();
+        assert!(rec.recall.is_some() && rec.is_withdrawn(Utc::now()));
+        assert!(content.is_empty());
+    }
+    assert_eq!(count(&path, "recalls_in"), 2);
+    // A repeated recall gets the first receipt and signs nothing new.
+    let again = store
+        .recall_inbound(&recall(v2.bundle_id, acme.node_id), &sign)
+        .unwrap();
+    assert_eq!(again.1, receipt);
+    assert_eq!(signed.get(), 1);
+    // A recall ahead of its bundle leaves a tombstone that refuses it later.
+    let ahead = Uuid::new_v4();
+    let (outcome, _) = store
+        .recall_inbound(&recall(ahead, acme.node_id), &sign)
+        .unwrap();
+    assert_eq!(outcome, RecallOutcome::NotReceived);
+    assert!(store.inbound_recall(ahead).unwrap().is_some());
+}
+
+#[test]
+fn a_share_is_recalled_once_and_each_receipt_is_ledgered_once() {
+    use liaison_core::recall::RecallOutcome;
+    use liaison_store::NewRecallOut;
+    let (_dir, _path, store) = open();
+    let bolt = peer("bolt");
+    store.add_peer(&bolt, "admin").unwrap();
+    let share = new_share(&[bolt.node_id]);
+    store.create_share(&share, &released(&share)).unwrap();
+    let recall = NewRecallOut {
+        share_id: share.id,
+        reason: "sent by mistake".into(),
+        requested_by: "u1".into(),
+        recall_json: b"signed recall".to_vec(),
+        peers: vec![bolt.node_id],
+    };
+    let ev = event(kinds::SHARE_RECALLED, json!({"share_id": share.id}));
+    store.recall_share(&recall, &ev).unwrap();
+    assert!(matches!(
+        store.recall_share(&recall, &ev),
+        Err(StoreError::Conflict(_))
+    ));
+    let s = store.share(share.id).unwrap().unwrap();
+    assert_eq!(s.recalls.len(), 1);
+    assert!(s.recalls[0].received_at.is_none());
+    // The recall went out as a message, store and forward.
+    let due = store.due_messages(Utc::now(), 10).unwrap();
+    assert_eq!((due.len(), due[0].kind.as_str()), (1, "recall"));
+    let at = Utc::now();
+    for _ in 0..2 {
+        store
+            .store_recall_receipt(
+                due[0].id,
+                share.id,
+                &bolt.node_id,
+                b"receipt",
+                at,
+                RecallOutcome::Withheld,
+            )
+            .unwrap();
+    }
+    let s = store.share(share.id).unwrap().unwrap();
+    assert_eq!(s.recalls[0].outcome.as_deref(), Some("withheld"));
+    assert!(s.recalls[0].received_at.is_some());
+    let stored = store
+        .ledger(0, 100)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == kinds::RECALL_RECEIPT_STORED)
+        .count();
+    assert_eq!(stored, 1);
+    assert!(store.due_messages(Utc::now(), 10).unwrap().is_empty());
+    // An unknown share cannot be recalled.
+    let mut unknown = recall.clone();
+    unknown.share_id = Uuid::new_v4();
+    assert!(matches!(
+        store.recall_share(&unknown, &ev),
+        Err(StoreError::NotFound(_))
     ));
 }

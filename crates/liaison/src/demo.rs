@@ -157,30 +157,32 @@ fn wait_for<T>(what: &str, mut f: impl FnMut() -> Result<Option<T>>) -> Result<T
 }
 
 /// ACME's agreement with Bolt, from ACME's side: AMBER IOCs out (internal
-/// networks removed first), GREEN advisories and notes in.
+/// networks removed first), GREEN advisories and notes in, and the joint
+/// list of an incident both ways.
 const ACME_BOLT: &str = r#"
 title = "ACME ↔ Bolt: supplier-compromise IOC exchange"
 valid_from = "2026-01-01T00:00:00Z"
 valid_until = "2030-01-01T00:00:00Z"
 [outbound]
 max_tlp = "amber"
-content = { kinds = ["stix"], stix_types = ["indicator", "identity", "ipv4-addr", "domain-name", "file"] }
+content = { kinds = ["stix", "coordination"], stix_types = ["indicator", "identity", "ipv4-addr", "domain-name", "file"] }
 redact = { internal_cidrs = ["10.0.0.0/8"], remove_email_addresses = true }
 approval = { from_tlp = "amber", approvers = 1 }
 handling = { retention_days = 365, permitted_actions = "internally-visible-actions", attribution = "must-not" }
 [inbound]
 max_tlp = "green"
-content = { kinds = ["csaf", "note"] }
+content = { kinds = ["csaf", "note", "coordination"] }
 "#;
 
-/// ACME's agreement with Cobalt: AMBER IOCs out, nothing in; no TLP:RED.
+/// ACME's agreement with Cobalt: AMBER IOCs and the incident's joint list
+/// out, nothing in; no TLP:RED.
 const ACME_COBALT: &str = r#"
 title = "ACME → Cobalt: IOCs for a logistics partner"
 valid_from = "2026-01-01T00:00:00Z"
 valid_until = "2030-01-01T00:00:00Z"
 [outbound]
 max_tlp = "amber"
-content = { kinds = ["stix"], stix_types = ["indicator", "identity", "ipv4-addr", "domain-name", "file"] }
+content = { kinds = ["stix", "coordination"], stix_types = ["indicator", "identity", "ipv4-addr", "domain-name", "file"] }
 redact = { internal_cidrs = ["10.0.0.0/8"] }
 "#;
 
@@ -475,6 +477,63 @@ pub fn run() -> Result<()> {
         acme.name
     );
 
+    println!("\n-- joint actions and decisions: one list, updated from both sides --");
+    let action = analyst.post_json::<_, Value>(
+        &format!("/api/incidents/{incident_id}/items"),
+        &json!({"kind": "action", "text": "Rebuild and re-sign acme-updater 4.2.2; revoke the leaked key",
+                "owner": bolt.name, "due": "2026-12-05"}),
+    )?;
+    let action_id = action["id"]
+        .as_str()
+        .context("item without id")?
+        .to_string();
+    analyst.post_json::<_, Value>(
+        &format!("/api/incidents/{incident_id}/items"),
+        &json!({"kind": "decision", "text": "Hold automatic updates of acme-updater until 4.2.2 is verified"}),
+    )?;
+    // GREEN: the agreement asks for no approval below AMBER.
+    let shared = analyst.post_json::<_, Value>(
+        &format!("/api/incidents/{incident_id}/share"),
+        &json!({"tlp": "green"}),
+    )?;
+    println!(
+        "[{}] ana recorded an action for Bolt and a decision, and shared the list (TLP:GREEN, share {}, {})",
+        acme.name,
+        shared["id"].as_str().unwrap_or("?"),
+        shared["state"].as_str().unwrap_or("?")
+    );
+    wait_for("the joint list at Bolt", || {
+        let i = bolt_analyst.get_json::<Value>(&format!("/api/incidents/{incident_id}"));
+        Ok(i.ok()
+            .filter(|i| i["items"].as_array().is_some_and(|a| a.len() == 2))
+            .map(drop))
+    })?;
+    bolt_analyst.post_json::<_, Value>(
+        &format!("/api/incidents/{incident_id}/items/{action_id}"),
+        &json!({"status": "done"}),
+    )?;
+    bolt_analyst.post_json::<_, Value>(
+        &format!("/api/incidents/{incident_id}/share"),
+        &json!({"tlp": "green"}),
+    )?;
+    println!(
+        "[{}] filed ACME's incident from its joint list; bea marked the action done and shared the list back",
+        bolt.name
+    );
+    wait_for("Bolt's update at ACME", || {
+        let i = analyst.get_json::<Value>(&format!("/api/incidents/{incident_id}"))?;
+        let done = i["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|it| it["id"] == action_id.as_str() && it["status"] == "done");
+        Ok(done.then_some(()))
+    })?;
+    println!(
+        "[{}] the action shows done (revision 2, by Bolt)",
+        acme.name
+    );
+
     println!("\n-- ACME's auditor checks the tamper-evident ledger --");
     let checkpoint = wait_for("a signed checkpoint", || {
         let cps = acme.api.get_json::<Value>("/api/ledger/checkpoints")?;
@@ -518,6 +577,6 @@ pub fn run() -> Result<()> {
     for org in [&mut acme, &mut bolt, &mut cobalt, &mut mallory] {
         org.stop()?;
     }
-    println!("\n== demo complete: 2 agreements signed by both sides, 3 shares refused before sealing (with every reason), 1 release approved by legal, 2 deliveries with signed receipts, 1 outsider refused, 1 human acknowledgement, the ledger verified, the incident report ==");
+    println!("\n== demo complete: 2 agreements signed by both sides, 3 shares refused before sealing (with every reason), 1 release approved by legal, 2 deliveries with signed receipts, 1 outsider refused, 1 human acknowledgement, a joint action closed from the other side, the ledger verified, the incident report ==");
     Ok(())
 }

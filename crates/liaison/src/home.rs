@@ -38,6 +38,42 @@ pub struct Config {
     /// Incident deadlines and the escalation webhook (all optional).
     #[serde(default, skip_serializing_if = "IncidentSettings::is_default")]
     pub incidents: IncidentSettings,
+    /// Size limits (all optional).
+    #[serde(default, skip_serializing_if = "LimitSettings::is_default")]
+    pub limits: LimitSettings,
+}
+
+/// The optional `[limits]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Largest bundle content this node shares or accepts, in bytes.
+    /// Default and ceiling [`MAX_BUNDLE_BYTES`]: content is held in memory
+    /// while it is sealed and opened (streaming is not implemented yet).
+    pub max_bundle_bytes: Option<u64>,
+}
+
+/// The default and largest `[limits] max_bundle_bytes`: 48 MiB, what fits
+/// in the API's 64 MiB request as base64.
+pub const MAX_BUNDLE_BYTES: u64 = 48 * 1024 * 1024;
+
+impl LimitSettings {
+    fn is_default(&self) -> bool {
+        *self == LimitSettings::default()
+    }
+
+    /// The limit in force, checked.
+    pub fn max_bundle_bytes(&self) -> anyhow::Result<u64> {
+        match self.max_bundle_bytes {
+            None => Ok(MAX_BUNDLE_BYTES),
+            Some(0) => anyhow::bail!("[limits] max_bundle_bytes must be at least 1"),
+            Some(n) if n > MAX_BUNDLE_BYTES => anyhow::bail!(
+                "[limits] max_bundle_bytes = {n} is above the ceiling of {MAX_BUNDLE_BYTES} bytes \
+                 (bundles are held in memory; streaming is not implemented yet)"
+            ),
+            Some(n) => Ok(n),
+        }
+    }
 }
 
 /// The optional `[incidents]` table.
@@ -299,6 +335,7 @@ impl Home {
             ledger: LedgerSettings::default(),
             contacts: ContactSettings::default(),
             incidents: IncidentSettings::default(),
+            limits: LimitSettings::default(),
         };
         let text = format!(
             "# Liaison node configuration. Keys live beside this file (mode 0600).\n{}",

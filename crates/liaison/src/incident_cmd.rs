@@ -2,6 +2,8 @@
 
 use anyhow::Result;
 use liaison_api::incidents::{IncidentView, OpenIncidentRequest};
+use liaison_api::joint::{NewItemRequest, ReviseItemRequest, ShareJointRequest};
+use liaison_core::joint::Item;
 use serde_json::{json, Value};
 
 use crate::client::{path_segment, Client};
@@ -126,6 +128,27 @@ pub fn show(client: &Client, id: &str, json: bool) -> Result<()> {
             &rows,
         );
     }
+    if let Some(origin) = &i.origin {
+        out += &format!("opened by:    {origin} (this node takes part through its joint log)\n");
+    }
+    if !i.items.is_empty() {
+        let rows = i
+            .items
+            .iter()
+            .map(|it| {
+                vec![
+                    it.id.to_string(),
+                    it.kind.as_str().to_string(),
+                    it.status.as_str().to_string(),
+                    it.owner.clone(),
+                    it.due.map(|d| d.to_string()).unwrap_or_else(|| "—".into()),
+                    format!("{} (r{}, {})", it.text, it.revision, it.updated_by),
+                ]
+            })
+            .collect::<Vec<_>>();
+        out += "joint actions and decisions:\n";
+        out += &table(&["ITEM", "KIND", "STATUS", "OWNER", "DUE", "TEXT"], &rows);
+    }
     for e in &i.escalations {
         out += &format!(
             "ESCALATED {}: {} deadline of {} (due {}), ledger #{}\n",
@@ -159,4 +182,67 @@ pub fn close(client: &Client, id: &str) -> Result<()> {
         &json!({}),
     )?;
     emit(&format!("closed incident {id}\n"))
+}
+
+/// `incident action|decide ID TEXT`: prints `item: ID`.
+pub fn add_item(
+    client: &Client,
+    id: &str,
+    kind: &str,
+    text: String,
+    owner: Option<String>,
+    due: Option<String>,
+) -> Result<()> {
+    let id = non_empty(id, "ID")?;
+    let req = NewItemRequest {
+        kind: kind.into(),
+        text,
+        owner,
+        due,
+    };
+    let item: Item =
+        client.post_json(&format!("/api/incidents/{}/items", path_segment(id)), &req)?;
+    emit(&format!(
+        "item: {}\n{} {} for {} (revision {})\nshare the list with `liaison incident share {id}`\n",
+        item.id,
+        item.kind.as_str(),
+        item.status.as_str(),
+        item.owner,
+        item.revision
+    ))
+}
+
+/// `incident update ID ITEM …`.
+pub fn update_item(client: &Client, id: &str, item: &str, req: &ReviseItemRequest) -> Result<()> {
+    let id = non_empty(id, "ID")?;
+    let item = non_empty(item, "ITEM")?;
+    let it: Item = client.post_json(
+        &format!(
+            "/api/incidents/{}/items/{}",
+            path_segment(id),
+            path_segment(item)
+        ),
+        req,
+    )?;
+    emit(&format!(
+        "item {}: {} (revision {} by {})\n",
+        it.id,
+        it.status.as_str(),
+        it.revision,
+        it.updated_by
+    ))
+}
+
+/// `incident share ID [--tlp]`.
+pub fn share(client: &Client, id: &str, tlp: &str) -> Result<()> {
+    let id = non_empty(id, "ID")?;
+    let s: Value = client.post_json(
+        &format!("/api/incidents/{}/share", path_segment(id)),
+        &ShareJointRequest { tlp: tlp.into() },
+    )?;
+    emit(&format!(
+        "share: {}\nstate: {}\n",
+        s["id"].as_str().unwrap_or("?"),
+        s["state"].as_str().unwrap_or("?")
+    ))
 }

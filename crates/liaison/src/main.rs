@@ -11,6 +11,7 @@ mod incident_cmd;
 mod ledger_cmd;
 mod offline;
 mod remote;
+mod revise_cmd;
 mod serve;
 
 use std::path::PathBuf;
@@ -281,6 +282,58 @@ enum IncidentCmd {
         /// Incident id.
         id: String,
     },
+    /// Record a joint action item (ledgered); share the list with
+    /// `incident share`. Prints `item: ID`.
+    Action {
+        /// Incident id.
+        id: String,
+        /// What is to be done.
+        text: String,
+        /// The organization that owns it (default: this one).
+        #[arg(long)]
+        owner: Option<String>,
+        /// Due date, YYYY-MM-DD.
+        #[arg(long)]
+        due: Option<String>,
+    },
+    /// Record a decision in the incident's joint log (ledgered). Prints
+    /// `item: ID`.
+    Decide {
+        /// Incident id.
+        id: String,
+        /// What was decided.
+        text: String,
+    },
+    /// Revise a joint action or decision: a new revision, ledgered.
+    Update {
+        /// Incident id.
+        id: String,
+        /// Item id.
+        item: String,
+        /// open, in_progress, done, cancelled (actions); recorded,
+        /// withdrawn (decisions).
+        #[arg(long)]
+        status: Option<String>,
+        /// New text.
+        #[arg(long)]
+        text: Option<String>,
+        /// New owner organization.
+        #[arg(long)]
+        owner: Option<String>,
+        /// New due date, YYYY-MM-DD.
+        #[arg(long)]
+        due: Option<String>,
+    },
+    /// Share the joint actions and decisions with the incident's peers (or,
+    /// for another node's incident, with its originator): a bundle of kind
+    /// `coordination`, under the agreements and approvals of any share.
+    Share {
+        /// Incident id.
+        id: String,
+        /// TLP label of the bundle.
+        #[arg(long, default_value = "amber")]
+        tlp: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -385,9 +438,53 @@ enum ShareCmd {
         /// against the incident's deadlines.
         #[arg(long, value_name = "INCIDENT_ID")]
         incident: Option<String>,
+        /// Expiry: an RFC 3339 time, or `+30m`, `+12h`, `+7d` from now.
+        /// After it, recipients treat the bundle as recalled.
+        #[arg(long, value_name = "TIME")]
+        expires: Option<String>,
         /// The content to share (STIX 2.1 bundle, CSAF 2.0 advisory, text
         /// note or log excerpt).
         file: PathBuf,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revise a released share: a new version that names the one it
+    /// supersedes, through policy and approval like any share, to the same
+    /// recipients (plus any added with --to); prints `share: ID`.
+    Revise {
+        /// The share to revise (its latest version).
+        id: String,
+        /// The new content.
+        file: PathBuf,
+        /// TLP label (default: the share's).
+        #[arg(long)]
+        tlp: Option<Tlp>,
+        /// Recipients to add, comma-separated or repeated.
+        #[arg(long = "to", value_name = "PEER", value_delimiter = ',')]
+        to: Vec<String>,
+        /// Content kind (default: the share's).
+        #[arg(long)]
+        kind: Option<Kind>,
+        /// Input format, as for `share create`.
+        #[arg(long, default_value = "auto")]
+        format: Format,
+        /// Expiry, as for `share create`.
+        #[arg(long, value_name = "TIME")]
+        expires: Option<String>,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recall a released share: a signed recall to every recipient, store
+    /// and forward; each withholds the content and answers with a signed
+    /// receipt (see `share show`).
+    Recall {
+        /// Share id.
+        id: String,
+        /// Why (the recipients see it).
+        #[arg(long)]
+        reason: String,
         /// Print the API's JSON.
         #[arg(long)]
         json: bool,
@@ -623,8 +720,12 @@ enum AgreementCmd {
 
 #[derive(Debug, Subcommand)]
 enum InboxCmd {
-    /// List received bundles (the same as `inbox` alone).
+    /// List received bundles (the same as `inbox` alone): the latest
+    /// version of each, without recalled or expired ones.
     List {
+        /// Also earlier versions, recalled and expired bundles.
+        #[arg(long)]
+        all: bool,
         /// Print the API's JSON.
         #[arg(long)]
         json: bool,
@@ -784,6 +885,34 @@ fn main() -> ExitCode {
             IncidentCmd::Show { id, json } => crate::incident_cmd::show(&c, &id, json),
             IncidentCmd::Report { id, json } => crate::incident_cmd::report(&c, &id, json),
             IncidentCmd::Close { id } => crate::incident_cmd::close(&c, &id),
+            IncidentCmd::Action {
+                id,
+                text,
+                owner,
+                due,
+            } => crate::incident_cmd::add_item(&c, &id, "action", text, owner, due),
+            IncidentCmd::Decide { id, text } => {
+                crate::incident_cmd::add_item(&c, &id, "decision", text, None, None)
+            }
+            IncidentCmd::Update {
+                id,
+                item,
+                status,
+                text,
+                owner,
+                due,
+            } => crate::incident_cmd::update_item(
+                &c,
+                &id,
+                &item,
+                &liaison_api::joint::ReviseItemRequest {
+                    text,
+                    owner,
+                    due,
+                    status,
+                },
+            ),
+            IncidentCmd::Share { id, tlp } => crate::incident_cmd::share(&c, &id, &tlp),
         }),
         Command::Peer { cmd } => remote::connect(&home, token).and_then(|c| match cmd {
             PeerCmd::Add {
@@ -832,14 +961,39 @@ fn main() -> ExitCode {
                 format,
                 individuals,
                 incident,
+                expires,
                 file,
                 json,
             } => remote::share_request(tlp, &to, kind, format, &individuals, &file).and_then(
                 |mut r| {
                     r.incident = incident;
+                    r.not_after = expires.as_deref().map(revise_cmd::expiry).transpose()?;
                     remote::share_create(&c, &r, json)
                 },
             ),
+            ShareCmd::Revise {
+                id,
+                file,
+                tlp,
+                to,
+                kind,
+                format,
+                expires,
+                json,
+            } => revise_cmd::revise(
+                &c,
+                &id,
+                &file,
+                revise_cmd::Options {
+                    tlp,
+                    to,
+                    kind,
+                    format,
+                    expires,
+                },
+                json,
+            ),
+            ShareCmd::Recall { id, reason, json } => revise_cmd::recall(&c, &id, &reason, json),
             ShareCmd::Preview {
                 tlp,
                 to,
@@ -915,8 +1069,8 @@ fn main() -> ExitCode {
         } => remote::connect(&home, token)
             .and_then(|c| evidence_cmd::export(&c, share.as_deref(), since.as_deref(), &output)),
         Command::Inbox { cmd, json } => remote::connect(&home, token).and_then(|c| match cmd {
-            None => remote::inbox_list(&c, json),
-            Some(InboxCmd::List { json: j }) => remote::inbox_list(&c, json || j),
+            None => remote::inbox_list(&c, false, json),
+            Some(InboxCmd::List { all, json: j }) => remote::inbox_list(&c, all, json || j),
             Some(InboxCmd::Rejected { json: j }) => remote::inbox_rejected(&c, json || j),
             Some(InboxCmd::Ack {
                 id,

@@ -273,6 +273,7 @@ pub fn share_request(
         content_base64: b64,
         individuals: individuals.to_vec(),
         incident: None,
+        not_after: None,
     })
 }
 
@@ -625,6 +626,23 @@ pub fn share_show(client: &Client, id: &str, json: bool) -> Result<()> {
         out += &format!("manifest:  sha256:{}\n", s.manifest_sha256);
     }
     out += &redaction_lines(s.policy.as_ref());
+    if let Some(prev) = s.supersedes {
+        out += &format!("revises:   {prev}\n");
+    }
+    if let Some(next) = s.superseded_by {
+        out += &format!("revised by: {next}\n");
+    }
+    if let Some(t) = &s.not_after {
+        out += &format!("expires:   {}\n", when(t));
+    }
+    if let Some(r) = &s.recall {
+        out += &format!(
+            "RECALLED:  {} by {}: {}\n",
+            when(&r.requested_at),
+            r.requested_by,
+            r.reason
+        );
+    }
     out += &format!("delivery:  {}\n", delivery_counts(&s.deliveries));
     for d in &s.deliveries {
         out += &format!("recipient {}\n", recipient_name(d));
@@ -641,6 +659,14 @@ pub fn share_show(client: &Client, id: &str, json: bool) -> Result<()> {
             out += &format!("  completed:    {}\n", when(t));
         }
         out += &format!("  receipt:      {}\n", delivery_receipt(d.receipt.as_ref()));
+        if let Some(r) = &d.recall {
+            out += &match (&r.received_at, &r.outcome) {
+                (Some(t), Some(o)) => {
+                    format!("  recall:       received {} ({o}, signed)\n", when(t))
+                }
+                _ => "  recall:       on its way (store and forward)\n".to_string(),
+            };
+        }
         if let Some(a) = &d.acknowledgement {
             out += &format!(
                 "  acknowledged: {} by {}{}\n",
@@ -658,8 +684,13 @@ pub fn share_show(client: &Client, id: &str, json: bool) -> Result<()> {
 }
 
 /// `inbox` / `inbox list`: bundles this node accepted.
-pub fn inbox_list(client: &Client, json: bool) -> Result<()> {
-    let answer: Value = client.get_json("/api/inbox")?;
+pub fn inbox_list(client: &Client, all: bool, json: bool) -> Result<()> {
+    let path = if all {
+        "/api/inbox?all=true"
+    } else {
+        "/api/inbox"
+    };
+    let answer: Value = client.get_json(path)?;
     if json {
         return emit(&pretty(&answer)?);
     }
@@ -670,6 +701,17 @@ pub fn inbox_list(client: &Client, json: bool) -> Result<()> {
     let rows = items
         .iter()
         .map(|i| {
+            let state = if i.recalled.is_some() {
+                "RECALLED".to_string()
+            } else if i.expired {
+                "EXPIRED".to_string()
+            } else if let Some(next) = i.superseded_by {
+                format!("superseded by {}", &next.to_string()[..8])
+            } else if let Some(prev) = i.supersedes {
+                format!("revises {}", &prev.to_string()[..8])
+            } else {
+                String::new()
+            };
             vec![
                 i.bundle_id.to_string(),
                 when(&i.received_at),
@@ -677,11 +719,12 @@ pub fn inbox_list(client: &Client, json: bool) -> Result<()> {
                 i.tlp.clone(),
                 i.kind.clone(),
                 i.size.to_string(),
+                state,
             ]
         })
         .collect::<Vec<_>>();
     emit(&table(
-        &["ID", "RECEIVED", "FROM", "TLP", "KIND", "SIZE"],
+        &["ID", "RECEIVED", "FROM", "TLP", "KIND", "SIZE", "VERSION"],
         &rows,
     ))
 }
@@ -951,6 +994,7 @@ mod tests {
             completed_at: None,
             receipt: None,
             acknowledgement: None,
+            recall: None,
         };
         let ds = [d("delivered"), d("pending"), d("delivered")];
         assert_eq!(delivery_counts(&ds), "2 delivered, 1 pending");

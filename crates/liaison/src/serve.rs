@@ -50,6 +50,14 @@ pub fn run(home: &Home) -> Result<()> {
         .with_context(|| format!("in {}", home.config_path().display()))?;
     let deadlines = escalation.deadlines.clone();
     node_config.escalation = escalation;
+    let max_bundle = config
+        .limits
+        .max_bundle_bytes()
+        .with_context(|| format!("in {}", home.config_path().display()))?;
+    node_config.open.max_content_bytes = max_bundle;
+    // The envelope adds the signed manifest and age's 16 bytes per 64 KiB.
+    node_config.frames.max_envelope =
+        u32::try_from(max_bundle + max_bundle / 1024 + 1024 * 1024).unwrap_or(u32::MAX);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -65,6 +73,7 @@ pub fn run(home: &Home) -> Result<()> {
             node: OnceLock::new(),
             schedule,
             deadlines,
+            max_bundle,
         });
         let _ = hooks.node.set(node.clone());
         let state = AppState {
@@ -103,6 +112,7 @@ struct DaemonHooks {
     node: OnceLock<Arc<Node>>,
     schedule: liaison_core::roster::ContactSchedule,
     deadlines: liaison_core::incident::DeadlinePolicy,
+    max_bundle: u64,
 }
 
 impl NodeHooks for DaemonHooks {
@@ -124,6 +134,10 @@ impl NodeHooks for DaemonHooks {
 
     fn contact_schedule(&self) -> liaison_core::roster::ContactSchedule {
         self.schedule
+    }
+
+    fn max_bundle_bytes(&self) -> u64 {
+        self.max_bundle
     }
 
     fn check_contacts(&self, peers: Vec<NodeId>) -> liaison_api::ContactChecks {

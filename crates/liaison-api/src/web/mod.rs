@@ -58,6 +58,14 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/ui/inbox/{id}", get(pages::inbox_item))
         .route("/ui/inbox/{id}/content", get(pages::inbox_content))
         .route("/ui/peers", get(pages::peers))
+        .route("/ui/incidents", get(pages::incidents))
+        .route("/ui/incidents/{id}", get(pages::incident))
+        .route("/ui/incidents/{id}/items", post(pages::incident_add_item))
+        .route(
+            "/ui/incidents/{id}/items/{item}",
+            post(pages::incident_revise_item),
+        )
+        .route("/ui/incidents/{id}/share", post(pages::incident_share))
         .route("/ui/ledger", get(pages::ledger))
         .route("/ui/ledger/verify", post(pages::ledger_verify))
         .route("/ui/{*rest}", get(pages::not_found).post(pages::not_found))

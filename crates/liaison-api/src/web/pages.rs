@@ -9,6 +9,7 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Json};
+use liaison_core::joint::ItemKind;
 use liaison_store::{Role, User};
 use minijinja::{context, Value};
 use serde::Deserialize;
@@ -50,6 +51,11 @@ pub(super) fn nav_for(role: Role) -> Value {
             &[Role::Analyst, Role::Approver, Role::Auditor],
         ),
         ("/ui/inbox", "Inbox", &[Role::Analyst]),
+        (
+            "/ui/incidents",
+            "Incidents",
+            &[Role::Analyst, Role::Approver, Role::Auditor],
+        ),
         (
             "/ui/peers",
             "Peers & agreements",
@@ -489,6 +495,7 @@ pub(crate) async fn share_submit(
             .map(String::from)
             .collect(),
         incident: None,
+        not_after: None,
     };
     if action == "create" {
         match shares::create(
@@ -609,7 +616,10 @@ pub(crate) async fn inbox(
     let Json(items) = inbox::list(
         State(state.clone()),
         Extension(viewer.user.clone()),
-        Ok(Query(Limit { limit: 10_000 })),
+        Ok(Query(inbox::InboxQuery {
+            limit: 10_000,
+            all: false,
+        })),
     )
     .await?;
     let from = InboxFilter::day(&filter.from, "from")?;
@@ -684,6 +694,184 @@ pub(crate) async fn peers(State(state): State<AppState>, viewer: Viewer) -> Page
             },
         },
     )
+}
+
+// ---------------------------------------------------------------- incidents
+
+/// `GET /ui/incidents`.
+pub(crate) async fn incidents(State(state): State<AppState>, viewer: Viewer) -> Page {
+    let Json(items) =
+        crate::incidents::list(State(state.clone()), Extension(viewer.user.clone())).await?;
+    let open_actions: HashMap<String, usize> = items
+        .iter()
+        .map(|i| {
+            let open = i
+                .items
+                .iter()
+                .filter(|it| it.kind == ItemKind::Action && !it.status.is_closed())
+                .count();
+            (i.id.to_string(), open)
+        })
+        .collect();
+    ok(
+        "incidents.html",
+        &viewer,
+        context! {
+            title => "Incidents",
+            items => json_value(&items),
+            open_actions => open_actions,
+        },
+    )
+}
+
+/// `GET /ui/incidents/{id}`: notifications, deadlines, escalations and the
+/// joint list, with forms to add, revise and share it.
+pub(crate) async fn incident(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Page {
+    incident_page(&state, &viewer, id, None).await
+}
+
+async fn incident_page(
+    state: &AppState,
+    viewer: &Viewer,
+    id: String,
+    error: Option<ApiError>,
+) -> Page {
+    let Json(i) = crate::incidents::show(
+        State(state.clone()),
+        Extension(viewer.user.clone()),
+        Path(id),
+    )
+    .await?;
+    let may_edit = matches!(
+        viewer.user.role,
+        Role::Analyst | Role::Approver | Role::Admin
+    );
+    let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
+    Ok(page(
+        status,
+        "incident.html",
+        context! {
+            title => i.title.clone(),
+            i => json_value(&i),
+            may_edit => may_edit,
+            error => error.map(|e| context! { code => e.code, message => e.message }),
+            ..viewer.base()
+        },
+    ))
+}
+
+/// The form of `POST /ui/incidents/{id}/items`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ItemForm {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    owner: String,
+    #[serde(default)]
+    due: String,
+}
+
+fn blank_none(s: String) -> Option<String> {
+    Some(s).filter(|s| !s.trim().is_empty())
+}
+
+/// After a form: back to the incident, or the page with the error.
+async fn after_item_form<T>(
+    state: &AppState,
+    viewer: &Viewer,
+    id: String,
+    result: Result<T, ApiError>,
+) -> Page {
+    match result {
+        Ok(_) => Ok(see_other(&format!("/ui/incidents/{id}"))),
+        Err(e) if e.code == "forbidden" || e.code == "not_found" => Err(e.into()),
+        Err(e) => incident_page(state, viewer, id, Some(e)).await,
+    }
+}
+
+/// `POST /ui/incidents/{id}/items`.
+pub(crate) async fn incident_add_item(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(viewer, form): CsrfForm<ItemForm>,
+) -> Page {
+    let req = crate::joint::NewItemRequest {
+        kind: form.kind,
+        text: form.text,
+        owner: blank_none(form.owner),
+        due: blank_none(form.due),
+    };
+    let result = crate::joint::add(
+        State(state.clone()),
+        Extension(viewer.user.clone()),
+        Path(id.clone()),
+        Ok(Json(req)),
+    )
+    .await;
+    after_item_form(&state, &viewer, id, result).await
+}
+
+/// The form of `POST /ui/incidents/{id}/items/{item}`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct StatusForm {
+    #[serde(default)]
+    status: String,
+}
+
+/// `POST /ui/incidents/{id}/items/{item}`: a new status.
+pub(crate) async fn incident_revise_item(
+    State(state): State<AppState>,
+    Path((id, item)): Path<(String, String)>,
+    CsrfForm(viewer, form): CsrfForm<StatusForm>,
+) -> Page {
+    let req = crate::joint::ReviseItemRequest {
+        status: blank_none(form.status),
+        ..Default::default()
+    };
+    let result = crate::joint::revise(
+        State(state.clone()),
+        Extension(viewer.user.clone()),
+        Path((id.clone(), item)),
+        Ok(Json(req)),
+    )
+    .await;
+    after_item_form(&state, &viewer, id, result).await
+}
+
+/// The form of `POST /ui/incidents/{id}/share`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ShareListForm {
+    #[serde(default)]
+    tlp: String,
+}
+
+/// `POST /ui/incidents/{id}/share`: share the joint list; shows the share.
+pub(crate) async fn incident_share(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(viewer, form): CsrfForm<ShareListForm>,
+) -> Page {
+    let req = crate::joint::ShareJointRequest {
+        tlp: blank_none(form.tlp).unwrap_or_else(|| "amber".into()),
+    };
+    let result = crate::joint::share(
+        State(state.clone()),
+        Extension(viewer.user.clone()),
+        Path(id.clone()),
+        Ok(Json(req)),
+    )
+    .await;
+    match result {
+        Ok((_, Json(share))) => Ok(see_other(&format!("/ui/shares/{}", share.id))),
+        Err(e) if e.code == "forbidden" || e.code == "not_found" => Err(e.into()),
+        Err(e) => incident_page(&state, &viewer, id, Some(e)).await,
+    }
 }
 
 // ---------------------------------------------------------------- ledger

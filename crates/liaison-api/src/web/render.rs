@@ -32,6 +32,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/inbox_item.html"),
     ),
     ("peers.html", include_str!("../../templates/peers.html")),
+    (
+        "incidents.html",
+        include_str!("../../templates/incidents.html"),
+    ),
+    (
+        "incident.html",
+        include_str!("../../templates/incident.html"),
+    ),
     ("ledger.html", include_str!("../../templates/ledger.html")),
 ];
 

@@ -174,6 +174,7 @@ fn the_shipped_example_parses_and_is_valid() {
             attribution: Statement::MustNot,
             affected_party_notifications: Statement::May,
             red_individuals: vec![],
+            purge_on_recall: false,
         }
     );
 
@@ -1349,13 +1350,14 @@ fn describe_every_kind_of_term() {
         attribution: Statement::Must,
         affected_party_notifications: Statement::MustNot,
         red_individuals: strings(&["ciso@bolt.example", "soc@bolt.example"]),
+        purge_on_recall: false,
     };
     let lines = t.describe("ACME", "Bolt");
     assert_eq!(
         lines,
         [
             "up to TLP:RED may be sent",
-            "content allowed: STIX 2.1 bundles, CSAF 2.0 advisories, text notes, log excerpts",
+            "content allowed: STIX 2.1 bundles, CSAF 2.0 advisories, text notes, log excerpts, joint incident actions and decisions",
             "STIX objects and indicator types: any",
             "ACME removes before sealing: objects of type note, identity; indicators and observables in ACME's networks 10.0.0.0/8 (masked)",
             "shares at TLP:GREEN or above need 2 approvals at ACME, never by the drafter",
@@ -1441,6 +1443,7 @@ fn full(a: &Node, b: &Node, c: &Node) -> Agreement {
         attribution: Statement::Must,
         affected_party_notifications: Statement::MustNot,
         red_individuals: strings(&["analyst@acme.example"]),
+        purge_on_recall: false,
     };
     x
 }

@@ -35,16 +35,24 @@ pub enum Kind {
     /// An excerpt of logs (UTF-8 text), kept apart from notes so that
     /// agreements can allow one without the other.
     Log,
+    /// An incident's joint actions and decisions ([`crate::joint`]).
+    Coordination,
 }
 
 /// A string that is not a content kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a content kind: expected one of stix, csaf, note, log")]
+#[error("`{0}` is not a content kind: expected one of stix, csaf, note, log, coordination")]
 pub struct ParseKindError(pub String);
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 4] = [Kind::Stix, Kind::Csaf, Kind::Note, Kind::Log];
+    pub const ALL: [Kind; 5] = [
+        Kind::Stix,
+        Kind::Csaf,
+        Kind::Note,
+        Kind::Log,
+        Kind::Coordination,
+    ];
 
     /// The media type written into manifests.
     pub fn media_type(self) -> &'static str {
@@ -53,6 +61,7 @@ impl Kind {
             Kind::Csaf => "application/csaf+json",
             Kind::Note => "text/plain; charset=utf-8",
             Kind::Log => "text/x-log; charset=utf-8",
+            Kind::Coordination => crate::joint::MEDIA_TYPE,
         }
     }
 
@@ -80,6 +89,10 @@ impl Kind {
                 None | Some("utf-8" | "utf8" | "us-ascii") => Some(Kind::Note),
                 Some(_) => None,
             },
+            "application/vnd.liaison.coordination+json" => match param("v").map(String::as_str) {
+                None | Some("1") => Some(Kind::Coordination),
+                Some(_) => None,
+            },
             "text/x-log" => match param("charset").map(String::as_str) {
                 None | Some("utf-8" | "utf8" | "us-ascii") => Some(Kind::Log),
                 Some(_) => None,
@@ -88,13 +101,14 @@ impl Kind {
         }
     }
 
-    /// The short name: `stix`, `csaf`, `note` or `log`.
+    /// The short name: `stix`, `csaf`, `note`, `log` or `coordination`.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Stix => "stix",
             Kind::Csaf => "csaf",
             Kind::Note => "note",
             Kind::Log => "log",
+            Kind::Coordination => "coordination",
         }
     }
 }
@@ -102,7 +116,7 @@ impl Kind {
 impl FromStr for Kind {
     type Err = ParseKindError;
 
-    /// `stix`, `csaf`, `note` or `log`, in any case.
+    /// `stix`, `csaf`, `note`, `log` or `coordination`, in any case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Kind::ALL
             .into_iter()
@@ -194,6 +208,9 @@ pub enum ContentError {
         /// What is wrong, e.g. "is missing".
         problem: String,
     },
+    /// A joint log (kind `coordination`) that does not parse or breaks a rule.
+    #[error("{0}")]
+    Coordination(String),
     /// A CSAF 2.0 rule is broken.
     #[error("CSAF {path}: {problem}")]
     Csaf {
@@ -223,6 +240,17 @@ pub fn validate(kind: Kind, bytes: &[u8]) -> Result<ContentInfo, ContentError> {
         }
         Kind::Csaf => csaf::validate(&Value::Object(parse_object(kind, bytes)?)),
         Kind::Note | Kind::Log => validate_text(kind, bytes),
+        Kind::Coordination => {
+            let log = crate::joint::JointLog::from_json(bytes)
+                .map_err(|e| ContentError::Coordination(e.to_string()))?;
+            Ok(ContentInfo {
+                kind,
+                max_tlp: None,
+                max_tlp_source: None,
+                objects: log.items.len(),
+                inventory: Inventory::default(),
+            })
+        }
     }
 }
 

@@ -236,6 +236,9 @@ fn content_of(kind: Kind) -> Vec<u8> {
         Kind::Csaf => br#"{"document":{"csaf_version":"2.0","title":"x"}}"#.to_vec(),
         Kind::Note => b"a note".to_vec(),
         Kind::Log => b"2026-03-01T10:00:00Z sshd[42]: Failed password for root".to_vec(),
+        Kind::Coordination => br#"{"v":1,"incident":{"id":"5d0092c5-5f74-4287-9642-33f4c354e56d",
+            "origin":"x","title":"t","severity":"high"},"items":[]}"#
+            .to_vec(),
     }
 }
 

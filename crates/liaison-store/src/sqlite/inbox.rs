@@ -8,9 +8,11 @@ use super::ledger;
 use crate::model::{Event, InboxRecord, NewInbound, NewRejection, RejectionRecord};
 use crate::store::Result;
 
-const SELECT_INBOX: &str = "SELECT bundle_id, received_at, sender, sender_org, tlp, kind,
-                                   manifest_sha256, size, receipt_json, exercise
-                            FROM inbox";
+/// The columns of an inbox record (the content is read apart).
+const INBOX_COLUMNS: &str = "bundle_id, received_at, sender, sender_org, tlp, kind,
+    manifest_sha256, size, receipt_json, exercise, supersedes, not_after,
+    (SELECT n.bundle_id FROM inbox n WHERE n.supersedes = inbox.bundle_id
+        AND n.sender = inbox.sender ORDER BY n.rowid LIMIT 1) AS superseded_by";
 
 const SELECT_REJECTION: &str = "SELECT id, received_at, envelope_sha256, sender, bundle_id,
                                        reason, detail, receipt_json
@@ -39,8 +41,8 @@ pub(crate) fn accept(
         .prepare_cached(
             "INSERT INTO inbox (bundle_id, received_at, sender, sender_org, tlp, kind, manifest,
                                 manifest_sha256, dsse, content, size, envelope_sha256,
-                                receipt_json, exercise)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                                receipt_json, exercise, supersedes, not_after)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
              ON CONFLICT (bundle_id) DO NOTHING",
         )?
         .execute(params![
@@ -58,6 +60,8 @@ pub(crate) fn accept(
             item.envelope_sha256,
             receipt_json,
             item.exercise,
+            item.supersedes.map(|s| s.to_string()),
+            item.not_after.map(ts),
         ])?;
     if inserted == 0 {
         return receipt(conn, item.bundle_id)?.ok_or_else(|| {
@@ -68,6 +72,9 @@ pub(crate) fn accept(
         });
     }
     ledger::append(conn, event)?;
+    if let Some(log) = &item.joint {
+        super::incidents::merge_joint(conn, &item.sender, log, item.bundle_id)?;
+    }
     Ok(receipt_json.to_vec())
 }
 
@@ -101,24 +108,35 @@ pub(crate) fn rejections(conn: &Connection, limit: u32) -> Result<Vec<RejectionR
     )
 }
 
-/// Up to `limit` inbox bundles, newest first.
+/// Up to `limit` inbox bundles, newest first, with their recalls.
 pub(crate) fn list(conn: &Connection, limit: u32) -> Result<Vec<InboxRecord>> {
-    all(
+    let mut out = all(
         conn,
-        &format!("{SELECT_INBOX} ORDER BY received_at DESC, rowid DESC LIMIT ?1"),
+        &format!(
+            "SELECT {INBOX_COLUMNS} FROM inbox ORDER BY received_at DESC, rowid DESC LIMIT ?1"
+        ),
         [limit],
         inbox_row,
-    )
+    )?;
+    let mut recalled = super::recalls::all_in(conn)?;
+    for rec in &mut out {
+        rec.recall = recalled.remove(&rec.bundle_id);
+    }
+    Ok(out)
 }
 
 /// One inbox bundle and its content.
 pub(crate) fn item(conn: &Connection, bundle_id: Uuid) -> Result<Option<(InboxRecord, Vec<u8>)>> {
-    let sql = "SELECT bundle_id, received_at, sender, sender_org, tlp, kind, manifest_sha256,
-                      size, receipt_json, exercise, content
-               FROM inbox WHERE bundle_id = ?1";
-    first(conn, sql, [bundle_id.to_string()], |r| {
+    let sql = format!("SELECT {INBOX_COLUMNS}, content FROM inbox WHERE bundle_id = ?1");
+    let found = first(conn, &sql, [bundle_id.to_string()], |r| {
         Ok((inbox_row(r)?, r.get("content")?))
-    })
+    })?;
+    found
+        .map(|(mut rec, content): (InboxRecord, Vec<u8>)| {
+            rec.recall = super::recalls::of_bundle(conn, rec.bundle_id)?;
+            Ok((rec, content))
+        })
+        .transpose()
 }
 
 /// The signed manifest bytes of an inbox bundle.
@@ -158,6 +176,10 @@ fn inbox_row(r: &Row<'_>) -> Result<InboxRecord> {
         size: int("inbox size", r.get("size")?)?,
         receipt_json: r.get("receipt_json")?,
         exercise: r.get("exercise")?,
+        supersedes: super::outbox::opt_id(r, "supersedes")?,
+        superseded_by: super::outbox::opt_id(r, "superseded_by")?,
+        not_after: super::codec::parse_opt_ts("inbox not_after", r.get("not_after")?)?,
+        recall: None,
     })
 }
 

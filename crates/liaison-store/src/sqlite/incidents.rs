@@ -1,7 +1,9 @@
 //! Incidents, the shares linked to them, and the escalation webhook outbox.
 
 use chrono::{DateTime, Utc};
+use liaison_core::identity::NodeId;
 use liaison_core::incident::{Dependency, Severity, Trigger};
+use liaison_core::joint::{self, Item, JointLog};
 use liaison_core::ledger::kinds;
 use rusqlite::{params, Connection, Row};
 use serde_json::{json, Value};
@@ -14,7 +16,8 @@ use crate::model::{Event, IncidentRecord, LedgerRow, NewIncident, WebhookRecord}
 use crate::store::Result;
 
 const SELECT: &str = "SELECT id, title, severity, supply_chain, trigger_kind, exercise, peers_json,
-                             dependencies_json, opened_at, opened_by, closed_at, ledger_seq
+                             dependencies_json, opened_at, opened_by, closed_at, ledger_seq,
+                             origin
                       FROM incidents";
 
 /// Open an incident, with its ledger entry (the whole record).
@@ -282,5 +285,151 @@ fn row(r: &Row<'_>) -> Result<IncidentRecord> {
         closed_at: parse_opt_ts("incident closed_at", r.get("closed_at")?)?,
         ledger_seq: int("incident ledger_seq", r.get("ledger_seq")?)?,
         shares: Vec::new(),
+        origin: r
+            .get::<_, Option<String>>("origin")?
+            .map(|o| parse("incident origin", &o))
+            .transpose()?,
     })
+}
+
+/// The joint items of an incident, latest revision of each, in the order
+/// they were first recorded.
+pub(crate) fn items(conn: &Connection, incident: Uuid) -> Result<Vec<Item>> {
+    all(
+        conn,
+        "SELECT item_json FROM incident_items WHERE incident_id = ?1 ORDER BY rowid",
+        [incident.to_string()],
+        |r| {
+            let s: String = r.get(0)?;
+            serde_json::from_str(&s).map_err(|_| corrupt("incident item", &s))
+        },
+    )
+}
+
+/// Record a new revision of a joint item made here by `actor`, with its
+/// ledger entry. Conflict unless it is newer than the one held.
+pub(crate) fn save_item(
+    conn: &Connection,
+    incident: Uuid,
+    item: &Item,
+    actor: &str,
+) -> Result<LedgerRow> {
+    match get(conn, incident)? {
+        None => return Err(StoreError::NotFound(format!("no incident {incident}"))),
+        Some(i) if i.closed_at.is_some() => {
+            return Err(StoreError::Conflict(format!(
+                "incident {incident} is closed"
+            )))
+        }
+        Some(_) => {}
+    }
+    let held = items(conn, incident)?;
+    if joint::merge(&held, std::slice::from_ref(item)).is_empty() {
+        return Err(StoreError::Conflict(format!(
+            "item {} already has revision {} or newer",
+            item.id, item.revision
+        )));
+    }
+    put_item(conn, incident, item, actor, None)
+}
+
+fn put_item(
+    conn: &Connection,
+    incident: Uuid,
+    item: &Item,
+    actor: &str,
+    bundle: Option<Uuid>,
+) -> Result<LedgerRow> {
+    let row = ledger::append(
+        conn,
+        &Event {
+            kind: kinds::INCIDENT_ITEM_UPDATED,
+            actor: actor.into(),
+            body: json!({
+                "incident_id": incident,
+                "item": item,
+                "bundle_id": bundle,
+            }),
+        },
+    )?;
+    let text = serde_json::to_string(item)
+        .map_err(|e| StoreError::Db(format!("cannot encode an item: {e}")))?;
+    conn.prepare_cached(
+        "INSERT INTO incident_items (incident_id, item_id, kind, revision, item_json, ledger_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (incident_id, item_id) DO UPDATE SET
+             revision = excluded.revision, item_json = excluded.item_json,
+             ledger_seq = excluded.ledger_seq",
+    )?
+    .execute(params![
+        incident.to_string(),
+        item.id.to_string(),
+        item.kind.as_str(),
+        item.revision,
+        text,
+        super::codec::sql_int(row.seq),
+    ])?;
+    Ok(row)
+}
+
+/// Merge a joint log received from `sender` in bundle `bundle` (inside the
+/// transaction that accepts it): the incident is filed under its id (and
+/// opened here as another node's incident the first time), and every
+/// newer revision is recorded with its own ledger entry.
+pub(crate) fn merge_joint(
+    conn: &Connection,
+    sender: &NodeId,
+    log: &JointLog,
+    bundle: Uuid,
+) -> Result<usize> {
+    let id = log.incident.id;
+    let actor = format!("peer:{sender}");
+    if get(conn, id)?.is_none() {
+        let inc = &log.incident;
+        let row = ledger::append(
+            conn,
+            &Event {
+                kind: kinds::INCIDENT_JOINED,
+                actor: actor.clone(),
+                body: json!({
+                    "incident_id": id,
+                    "origin": inc.origin.to_string(),
+                    "title": inc.title,
+                    "severity": inc.severity,
+                    "supply_chain": inc.supply_chain,
+                    "trigger": inc.trigger,
+                    "exercise": inc.exercise,
+                    "bundle_id": bundle,
+                }),
+            },
+        )?;
+        conn.prepare_cached(
+            "INSERT INTO incidents (id, title, severity, supply_chain, trigger_kind, exercise,
+                                    peers_json, dependencies_json, opened_at, opened_by,
+                                    ledger_seq, origin)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '[]', ?8, ?9, ?10, ?11)",
+        )?
+        .execute(params![
+            id.to_string(),
+            inc.title,
+            inc.severity.as_str(),
+            inc.supply_chain,
+            inc.trigger.map(|t| t.as_str()),
+            inc.exercise,
+            json!([inc.origin.to_string()]).to_string(),
+            ts(now()),
+            actor,
+            super::codec::sql_int(row.seq),
+            inc.origin.to_string(),
+        ])?;
+    }
+    let held = items(conn, id)?;
+    let changes: Vec<Item> = joint::merge(&held, &log.items)
+        .into_iter()
+        .cloned()
+        .collect();
+    for item in &changes {
+        put_item(conn, id, item, &actor, Some(bundle))?;
+    }
+    Ok(changes.len())
 }

@@ -14,6 +14,7 @@ mod messages;
 mod metrics;
 mod outbox;
 mod peers;
+mod recalls;
 mod schema;
 mod users;
 
@@ -174,6 +175,57 @@ impl Store for SqliteStore {
 
     fn incident_of_share(&self, share: Uuid) -> Result<Option<Uuid>> {
         self.read(|c| incidents::of_share(c, share))
+    }
+
+    fn recall_share(&self, recall: &crate::NewRecallOut, event: &Event) -> Result<()> {
+        self.write(|tx| recalls::recall_share(tx, recall, event))
+    }
+
+    fn store_recall_receipt(
+        &self,
+        message_id: i64,
+        share: Uuid,
+        peer: &NodeId,
+        receipt_json: &[u8],
+        received_at: DateTime<Utc>,
+        outcome: liaison_core::recall::RecallOutcome,
+    ) -> Result<()> {
+        self.write(|tx| {
+            recalls::store_receipt(
+                tx,
+                message_id,
+                share,
+                peer,
+                receipt_json,
+                received_at,
+                outcome,
+            )
+        })
+    }
+
+    fn recall_inbound(
+        &self,
+        recall: &crate::NewRecallIn,
+        sign: &dyn Fn(liaison_core::recall::RecallOutcome, DateTime<Utc>) -> Vec<u8>,
+    ) -> Result<(liaison_core::recall::RecallOutcome, Vec<u8>)> {
+        self.write(|tx| recalls::recall_inbound(tx, recall, sign))
+    }
+
+    fn inbound_recall(&self, bundle_id: Uuid) -> Result<Option<crate::RecallInRecord>> {
+        self.read(|c| recalls::of_bundle(c, bundle_id))
+    }
+
+    fn incident_items(&self, id: Uuid) -> Result<Vec<liaison_core::joint::Item>> {
+        self.read(|c| incidents::items(c, id))
+    }
+
+    fn save_incident_item(
+        &self,
+        incident: Uuid,
+        item: &liaison_core::joint::Item,
+        actor: &str,
+    ) -> Result<LedgerRow> {
+        self.write(|tx| incidents::save_item(tx, incident, item, actor))
     }
 
     fn close_incident(&self, id: Uuid, actor: &str) -> Result<()> {

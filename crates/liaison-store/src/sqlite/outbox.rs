@@ -16,7 +16,10 @@ use crate::model::{
 use crate::store::Result;
 
 const SELECT_SHARE: &str = "SELECT id, created_at, created_by, tlp, kind, manifest_sha256, size,
-                                   state, approvals_required, policy FROM shares";
+                                   state, approvals_required, policy, supersedes, not_after,
+                                   (SELECT n.id FROM shares n WHERE n.supersedes = shares.id
+                                    ORDER BY n.rowid LIMIT 1) AS superseded_by
+                            FROM shares";
 
 const SELECT_DELIVERY: &str = "
     SELECT o.id, o.share_id, o.peer, p.name AS peer_name, o.state, o.attempts,
@@ -32,8 +35,9 @@ pub(crate) fn create(conn: &Connection, share: &NewShare, event: &Event) -> Resu
     let id = share.id.to_string();
     conn.prepare_cached(
         "INSERT INTO shares (id, created_at, created_by, tlp, kind, content, size, manifest,
-                             manifest_sha256, dsse, state, approvals_required, policy)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                             manifest_sha256, dsse, state, approvals_required, policy,
+                             supersedes, not_after)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         id,
@@ -49,6 +53,8 @@ pub(crate) fn create(conn: &Connection, share: &NewShare, event: &Event) -> Resu
         share.state.as_str(),
         share.approvals_required,
         share.policy.as_ref().map(|p| p.to_string()),
+        share.supersedes.map(|s| s.to_string()),
+        share.not_after.map(ts),
     ])
     .map_err(|e| conflict_as(e, || format!("share {id} already exists")))?;
     if let Some(incident) = share.incident {
@@ -135,6 +141,7 @@ fn with_deliveries(conn: &Connection, mut share: ShareRecord) -> Result<ShareRec
         [share.id.to_string()],
         delivery_row,
     )?;
+    share.recalls = super::recalls::of_share(conn, share.id)?;
     Ok(share)
 }
 
@@ -269,7 +276,18 @@ fn share_row(r: &Row<'_>) -> Result<ShareRecord> {
             None => None,
         },
         deliveries: Vec::new(),
+        supersedes: opt_id(r, "supersedes")?,
+        superseded_by: opt_id(r, "superseded_by")?,
+        not_after: parse_opt_ts("share not_after", r.get("not_after")?)?,
+        recalls: Vec::new(),
     })
+}
+
+/// An optional id column.
+pub(crate) fn opt_id(r: &Row<'_>, col: &str) -> Result<Option<Uuid>> {
+    r.get::<_, Option<String>>(col)?
+        .map(|s| parse(col, &s))
+        .transpose()
 }
 
 fn delivery_row(r: &Row<'_>) -> Result<DeliveryRecord> {

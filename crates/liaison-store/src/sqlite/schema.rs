@@ -30,6 +30,11 @@ const MIGRATIONS: &[(u32, &str)] = &[
     ),
     (7, include_str!("../../migrations/0007_incidents.sql")),
     (8, include_str!("../../migrations/0008_exercises.sql")),
+    (9, include_str!("../../migrations/0009_joint_items.sql")),
+    (
+        10,
+        include_str!("../../migrations/0010_revisions_and_recalls.sql"),
+    ),
 ];
 
 /// How long a writer waits for another connection's lock before failing.
