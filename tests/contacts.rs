@@ -14,21 +14,6 @@ use support::{liaison, wait_until, TestNode, FAST_DELIVERY};
 /// Tier 1 must be verified every 2 s (so checks run every second).
 const FAST_CONTACTS: &str = "\n[contacts]\ntier1_interval_s = 2\n";
 
-fn cli(node: &TestNode, args: &[&str]) -> (bool, String, String) {
-    let out = liaison()
-        .args(args)
-        .arg("--home")
-        .arg(&node.dir)
-        .env("LIAISON_TOKEN", &node.token)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn contact(node: &TestNode, peer: &str) -> Value {
     let (status, body) = node.get(&format!("/api/peers/{peer}"));
     assert_eq!(status, 200, "{body}");
@@ -47,35 +32,32 @@ fn a_down_peer_is_flagged_after_its_interval_and_cleared_when_it_is_back() {
     b.pin(&a);
 
     // The roster, from the CLI: tier 1 with its contacts (ledgered).
-    let (ok, out, err) = cli(
-        &a,
-        &[
-            "peer",
-            "roster",
-            "bolt",
-            "--tier",
-            "1",
-            "--contact",
-            "Bolt SOC, +1 555 0100, soc@bolt.example",
-            "--backup",
-            "CISO desk +1 555 0101",
-            "--escalation",
-            "SOC lead",
-            "--escalation",
-            "CISO",
-            "--fallback",
-            "Signal group 'bolt-ir'",
-            "--contract",
-            "MSA-2026-17 §9",
-        ],
-    );
+    let (ok, out, err) = a.cli(&[
+        "peer",
+        "roster",
+        "bolt",
+        "--tier",
+        "1",
+        "--contact",
+        "Bolt SOC, +1 555 0100, soc@bolt.example",
+        "--backup",
+        "CISO desk +1 555 0101",
+        "--escalation",
+        "SOC lead",
+        "--escalation",
+        "CISO",
+        "--fallback",
+        "Signal group 'bolt-ir'",
+        "--contract",
+        "MSA-2026-17 §9",
+    ]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("tier:              1"), "{out}");
     assert!(out.contains("SOC lead; CISO"), "{out}");
     assert_eq!(a.ledger_kinds("peer.roster_updated").len(), 1);
 
     // Check now: a signed pong, recorded and ledgered.
-    let (ok, out, err) = cli(&a, &["peer", "check", "bolt"]);
+    let (ok, out, err) = a.cli(&["peer", "check", "bolt"]);
     assert!(ok, "{out}{err}");
     assert!(
         out.contains("bolt: contact path verified (signed pong"),
@@ -104,12 +86,12 @@ fn a_down_peer_is_flagged_after_its_interval_and_cleared_when_it_is_back() {
         c["last_error"].as_str().is_some_and(|e| !e.is_empty()),
         "{c}"
     );
-    let (ok, out, _) = cli(&a, &["peer", "list"]);
+    let (ok, out, _) = a.cli(&["peer", "list"]);
     assert!(ok);
     assert!(out.contains("UNVERIFIED"), "{out}");
     assert!(out.contains("1 peer(s) UNVERIFIED"), "{out}");
     // A check now fails, with a non-zero exit naming the peer.
-    let (ok, out, err) = cli(&a, &["peer", "check"]);
+    let (ok, out, err) = a.cli(&["peer", "check"]);
     assert!(!ok, "{out}");
     assert!(out.contains("bolt: FAILED"), "{out}");
     assert!(err.contains("1 contact-path check(s) failed"), "{err}");
@@ -126,7 +108,7 @@ fn a_down_peer_is_flagged_after_its_interval_and_cleared_when_it_is_back() {
             c["stale"] == false && c["last_check_ok"] == true
         },
     );
-    let (_, out, _) = cli(&a, &["peer", "list"]);
+    let (_, out, _) = a.cli(&["peer", "list"]);
     assert!(!out.contains("UNVERIFIED"), "{out}");
 
     // The schedule survives a restart of the checking node: with nobody

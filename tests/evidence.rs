@@ -27,22 +27,6 @@ max_tlp = "green"
 content = { kinds = ["note"] }
 "#;
 
-/// `liaison ARGS` against node `a` with its admin token: (ok, stdout, stderr).
-fn run(a: &TestNode, args: &[&str]) -> (bool, String, String) {
-    let out = liaison()
-        .args(args)
-        .arg("--home")
-        .arg(&a.dir)
-        .env("LIAISON_TOKEN", &a.token)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// `liaison evidence verify FILE --node-id ID`, with no home and no token.
 fn verify(file: &Path, node_id: &str) -> (bool, String, String) {
     let out = liaison()
@@ -163,33 +147,27 @@ fn an_exported_archive_verifies_offline_and_any_change_fails() {
     // Export one share, and everything.
     let one = tmp.path().join("share.tar");
     let all = tmp.path().join("all.tar");
-    let (ok, out, err) = run(
-        &a,
-        &[
-            "evidence",
-            "export",
-            "--share",
-            &id,
-            "-o",
-            one.to_str().unwrap(),
-        ],
-    );
+    let (ok, out, err) = a.cli(&[
+        "evidence",
+        "export",
+        "--share",
+        &id,
+        "-o",
+        one.to_str().unwrap(),
+    ]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("releases:    1"), "{out}");
-    let (ok, out, err) = run(&a, &["evidence", "export", "-o", all.to_str().unwrap()]);
+    let (ok, out, err) = a.cli(&["evidence", "export", "-o", all.to_str().unwrap()]);
     assert!(ok, "{out}{err}");
     let since = tmp.path().join("since.tar");
-    let (ok, out, err) = run(
-        &a,
-        &[
-            "evidence",
-            "export",
-            "--since",
-            "2000-01-01",
-            "-o",
-            since.to_str().unwrap(),
-        ],
-    );
+    let (ok, out, err) = a.cli(&[
+        "evidence",
+        "export",
+        "--since",
+        "2000-01-01",
+        "-o",
+        since.to_str().unwrap(),
+    ]);
     assert!(ok, "{out}{err}");
     #[cfg(unix)]
     {

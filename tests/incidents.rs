@@ -71,21 +71,6 @@ fn webhook() -> Hook {
     Hook { url, bodies }
 }
 
-fn cli(node: &TestNode, token: &str, args: &[&str]) -> (bool, String, String) {
-    let out = liaison()
-        .args(args)
-        .arg("--home")
-        .arg(&node.dir)
-        .env("LIAISON_TOKEN", token)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn incident(a: &TestNode, id: &str) -> Value {
     let (status, v) = a.get(&format!("/api/incidents/{id}"));
     assert_eq!(status, 200, "{v}");
@@ -125,7 +110,7 @@ fn an_incident_notifies_escalates_and_reports_in_order() {
         y.pin(x);
         agree(x, y, ADVISORIES);
     }
-    let (ok, out, err) = cli(&a, &a.token, &["peer", "roster", "bolt", "--tier", "1"]);
+    let (ok, out, err) = a.cli_as(&a.token, &["peer", "roster", "bolt", "--tier", "1"]);
     assert!(ok, "{out}{err}");
     let ana = a.add_user("ana", "analyst");
     let lena = a.add_user("lena", "approver");
@@ -133,8 +118,7 @@ fn an_incident_notifies_escalates_and_reports_in_order() {
     let cem = c.add_user("cem", "analyst");
 
     // ACME opens the incident and shares the advisory with both.
-    let (ok, out, err) = cli(
-        &a,
+    let (ok, out, err) = a.cli_as(
         &ana,
         &[
             "incident",
@@ -196,8 +180,7 @@ fn an_incident_notifies_escalates_and_reports_in_order() {
                 .all(|n| !n["received_at"].is_null())
     });
     // Bolt acknowledges at once.
-    let (ok, out, err) = cli(
-        &b,
+    let (ok, out, err) = b.cli_as(
         &bea,
         &["inbox", "ack", &share_id, "--comment", "patching now"],
     );
@@ -220,7 +203,7 @@ fn an_incident_notifies_escalates_and_reports_in_order() {
     let escalations = i["escalations"].as_array().unwrap();
     assert_eq!(escalations.len(), 1, "only cobalt, only once: {i}");
     assert_eq!(escalations[0]["peer"], "cobalt");
-    let (ok, out, _) = cli(&a, &ana, &["incident", "show", &id]);
+    let (ok, out, _) = a.cli_as(&ana, &["incident", "show", &id]);
     assert!(ok);
     assert!(out.contains("ESCALATED"), "{out}");
 
@@ -235,8 +218,7 @@ fn an_incident_notifies_escalates_and_reports_in_order() {
     assert_eq!(a.ledger_kinds("incident.escalated").len(), 1);
 
     // Then Cobalt acknowledges.
-    let (ok, out, err) = cli(
-        &c,
+    let (ok, out, err) = c.cli_as(
         &cem,
         &["inbox", "ack", &share_id, "--comment", "sorry, on it"],
     );
@@ -290,7 +272,7 @@ fn an_incident_notifies_escalates_and_reports_in_order() {
             e["at"].as_str().map(|t| &t[..19])
         );
     }
-    let (ok, md, err) = cli(&a, &ana, &["incident", "report", &id]);
+    let (ok, md, err) = a.cli_as(&ana, &["incident", "report", &id]);
     assert!(ok, "{err}");
     assert!(md.contains("Compromised build of acme-updater"), "{md}");
     assert!(md.contains("acme-updater@4.2.1"), "{md}");
@@ -319,21 +301,9 @@ fn taxii(node: &TestNode, token: &str, path: &str) -> Value {
 
 /// A STIX bundle whose indicator has a fresh id, named `name`.
 fn bundle_with_indicator(name: &str) -> (String, String) {
-    let mut v: Value = serde_json::from_str(support::STIX).unwrap();
-    v["id"] = json!(format!("bundle--{}", uuid::Uuid::new_v4()));
     let indicator = format!("indicator--{}", uuid::Uuid::new_v4());
-    for o in v["objects"].as_array_mut().unwrap() {
-        if o["type"] == "indicator" {
-            o["id"] = json!(indicator);
-            o["name"] = json!(name);
-        }
-    }
-    // Relationships pointing at the old indicator would dangle: drop them.
-    v["objects"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|o| o["type"] != "relationship");
-    (v.to_string(), indicator)
+    let stix = support::stix_with_indicator(&indicator, "2014-05-08T09:00:00.000Z", name);
+    (stix, indicator)
 }
 
 #[test]
@@ -410,7 +380,7 @@ fn exercise_content_is_labelled_and_never_in_the_real_taxii_feeds() {
     assert!(served.contains(&real_indicator), "{served:?}");
     assert!(!served.contains(&exercise_indicator), "{served:?}");
     // The report says it is an exercise.
-    let (ok, md, err) = cli(&a, &ana, &["incident", "report", drill_id]);
+    let (ok, md, err) = a.cli_as(&ana, &["incident", "report", drill_id]);
     assert!(ok, "{err}");
     assert!(md.contains("EXERCISE"), "{md}");
     a.stop();
@@ -464,8 +434,7 @@ fn joint_actions_and_decisions_flow_both_ways_under_the_agreements() {
     let lena = a.add_user("lena", "approver");
     let bea = b.add_user("bea", "analyst");
 
-    let (ok, out, err) = cli(
-        &a,
+    let (ok, out, err) = a.cli_as(
         &ana,
         &[
             "incident",
@@ -487,13 +456,12 @@ fn joint_actions_and_decisions_flow_both_ways_under_the_agreements() {
         .expect("incident id")
         .to_string();
     // Nothing to share yet: a clear refusal.
-    let (ok, _, err) = cli(&a, &ana, &["incident", "share", &id]);
+    let (ok, _, err) = a.cli_as(&ana, &["incident", "share", &id]);
     assert!(!ok);
     assert!(err.contains("has no actions or decisions yet"), "{err}");
 
     // An action for Bolt and a decision, each one ledger entry.
-    let (ok, out, err) = cli(
-        &a,
+    let (ok, out, err) = a.cli_as(
         &ana,
         &[
             "incident",
@@ -512,8 +480,7 @@ fn joint_actions_and_decisions_flow_both_ways_under_the_agreements() {
         .find_map(|l| l.strip_prefix("item: "))
         .expect("item id")
         .to_string();
-    let (ok, out, err) = cli(
-        &a,
+    let (ok, out, err) = a.cli_as(
         &ana,
         &[
             "incident",
@@ -525,8 +492,7 @@ fn joint_actions_and_decisions_flow_both_ways_under_the_agreements() {
     assert!(ok, "{out}{err}");
     assert_eq!(a.ledger_kinds("incident.item_updated").len(), 2);
     // Bad input is named.
-    let (ok, _, err) = cli(
-        &a,
+    let (ok, _, err) = a.cli_as(
         &ana,
         &["incident", "update", &id, &action, "--status", "recorded"],
     );
@@ -534,7 +500,7 @@ fn joint_actions_and_decisions_flow_both_ways_under_the_agreements() {
     assert!(err.contains("an action cannot be recorded"), "{err}");
 
     // Shared under the agreement: AMBER needs ACME's legal approval first.
-    let (ok, out, err) = cli(&a, &ana, &["incident", "share", &id]);
+    let (ok, out, err) = a.cli_as(&ana, &["incident", "share", &id]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("state: awaiting_approval"), "{out}");
     let share = out
@@ -569,18 +535,17 @@ fn joint_actions_and_decisions_flow_both_ways_under_the_agreements() {
         .is_empty());
 
     // Bolt closes its action and shares back (its flow needs no approval).
-    let (ok, out, err) = cli(
-        &b,
+    let (ok, out, err) = b.cli_as(
         &bea,
         &["incident", "update", &id, &action, "--status", "done"],
     );
     assert!(ok, "{out}{err}");
     assert!(out.contains("done (revision 2 by bolt: bea)"), "{out}");
-    let (ok, out, err) = cli(&b, &bea, &["incident", "show", &id]);
+    let (ok, out, err) = b.cli_as(&bea, &["incident", "show", &id]);
     assert!(ok, "{err}");
     assert!(out.contains("opened by:    acme"), "{out}");
     assert!(out.contains("done"), "{out}");
-    let (ok, out, err) = cli(&b, &bea, &["incident", "share", &id]);
+    let (ok, out, err) = b.cli_as(&bea, &["incident", "share", &id]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("state: released"), "{out}");
     wait_until(Duration::from_secs(30), "bolt's update at acme", || {

@@ -12,40 +12,9 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{agree, liaison, wait_until, TestNode, FAST_DELIVERY, OPEN_AGREEMENT, STIX};
-
-fn cli(node: &TestNode, args: &[&str]) -> (bool, String, String) {
-    let out = liaison()
-        .args(args)
-        .arg("--home")
-        .arg(&node.dir)
-        .env("LIAISON_TOKEN", &node.token)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// A STIX bundle with one indicator `id` at version `modified`.
-fn bundle(id: &str, modified: &str, name: &str) -> String {
-    let mut v: Value = serde_json::from_str(STIX).unwrap();
-    v["id"] = json!(format!("bundle--{}", uuid::Uuid::new_v4()));
-    for o in v["objects"].as_array_mut().unwrap() {
-        if o["type"] == "indicator" {
-            o["id"] = json!(id);
-            o["modified"] = json!(modified);
-            o["name"] = json!(name);
-        }
-    }
-    v["objects"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|o| o["type"] != "relationship");
-    v.to_string()
-}
+use support::{
+    agree, liaison, stix_with_indicator, wait_until, TestNode, FAST_DELIVERY, OPEN_AGREEMENT, STIX,
+};
 
 fn inbox(node: &TestNode, all: bool) -> Vec<Value> {
     let path = if all {
@@ -136,28 +105,25 @@ fn revise_then_recall_reaches_every_recipient_online_or_not() {
     let v2_file = tmp.path().join("v2.json");
     std::fs::write(
         &v1_file,
-        bundle(&indicator, "2026-12-01T10:00:00.000Z", "C2 v1"),
+        stix_with_indicator(&indicator, "2026-12-01T10:00:00.000Z", "C2 v1"),
     )
     .unwrap();
     std::fs::write(
         &v2_file,
-        bundle(&indicator, "2026-12-01T12:00:00.000Z", "C2 v2"),
+        stix_with_indicator(&indicator, "2026-12-01T12:00:00.000Z", "C2 v2"),
     )
     .unwrap();
 
     // Version 1 to Bolt and Cobalt.
-    let (ok, out, err) = cli(
-        &a,
-        &[
-            "share",
-            "create",
-            "--tlp",
-            "green",
-            "--to",
-            "bolt,cobalt",
-            v1_file.to_str().unwrap(),
-        ],
-    );
+    let (ok, out, err) = a.cli(&[
+        "share",
+        "create",
+        "--tlp",
+        "green",
+        "--to",
+        "bolt,cobalt",
+        v1_file.to_str().unwrap(),
+    ]);
     assert!(ok, "{out}{err}");
     let v1 = out
         .lines()
@@ -171,7 +137,7 @@ fn revise_then_recall_reaches_every_recipient_online_or_not() {
     }
 
     // Version 2: the same recipients, naming the one it supersedes.
-    let (ok, out, err) = cli(&a, &["share", "revise", &v1, v2_file.to_str().unwrap()]);
+    let (ok, out, err) = a.cli(&["share", "revise", &v1, v2_file.to_str().unwrap()]);
     assert!(ok, "{out}{err}");
     assert!(out.contains(&format!("revises:   {v1}")), "{out}");
     assert!(out.contains("state:     released"), "{out}");
@@ -182,7 +148,7 @@ fn revise_then_recall_reaches_every_recipient_online_or_not() {
         .unwrap()
         .to_string();
     // A version that was revised cannot be revised again.
-    let (ok, _, err) = cli(&a, &["share", "revise", &v1, v2_file.to_str().unwrap()]);
+    let (ok, _, err) = a.cli(&["share", "revise", &v1, v2_file.to_str().unwrap()]);
     assert!(!ok);
     assert!(err.contains(&format!("already revised by {v2}")), "{err}");
     for n in [&b, &c] {
@@ -216,7 +182,7 @@ fn revise_then_recall_reaches_every_recipient_online_or_not() {
         versions,
         vec!["2026-12-01T10:00:00.000Z", "2026-12-01T12:00:00.000Z"]
     );
-    let (ok, out, _) = cli(&b, &["inbox", "list", "--all"]);
+    let (ok, out, _) = b.cli(&["inbox", "list", "--all"]);
     assert!(ok);
     assert!(
         out.contains(&format!("superseded by {}", &v2[..8])),
@@ -225,22 +191,19 @@ fn revise_then_recall_reaches_every_recipient_online_or_not() {
 
     // Cobalt goes down; ACME recalls version 2.
     c.stop();
-    let (ok, _, err) = cli(&a, &["share", "recall", &v2, "--reason", ""]);
+    let (ok, _, err) = a.cli(&["share", "recall", &v2, "--reason", ""]);
     assert!(!ok);
     assert!(err.contains("needs a `reason`"), "{err}");
-    let (ok, out, err) = cli(
-        &a,
-        &[
-            "share",
-            "recall",
-            &v2,
-            "--reason",
-            "wrong customer's infrastructure",
-        ],
-    );
+    let (ok, out, err) = a.cli(&[
+        "share",
+        "recall",
+        &v2,
+        "--reason",
+        "wrong customer's infrastructure",
+    ]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("2 recipient(s)"), "{out}");
-    let (ok, _, err) = cli(&a, &["share", "recall", &v2, "--reason", "again"]);
+    let (ok, _, err) = a.cli(&["share", "recall", &v2, "--reason", "again"]);
     assert!(!ok);
     assert!(err.contains("already recalled"), "{err}");
     // Bolt, online, at once: the bundle and its earlier version are gone
@@ -300,7 +263,7 @@ fn revise_then_recall_reaches_every_recipient_online_or_not() {
     // ACME holds both signed receipts, in its ledger and its share view.
     assert_eq!(a.ledger_kinds("share.recalled").len(), 1);
     assert_eq!(a.ledger_kinds("recall.receipt_stored").len(), 2);
-    let (ok, out, _) = cli(&a, &["share", "show", &v2]);
+    let (ok, out, _) = a.cli(&["share", "show", &v2]);
     assert!(ok);
     assert!(out.contains("RECALLED:"), "{out}");
     assert_eq!(out.matches("recall:       received").count(), 2, "{out}");
@@ -391,57 +354,48 @@ fn an_expired_share_is_treated_as_recalled_and_a_recall_can_come_first() {
     let file = tmp.path().join("ioc.json");
     std::fs::write(
         &file,
-        bundle(&indicator, "2026-12-01T10:00:00.000Z", "short-lived"),
+        stix_with_indicator(&indicator, "2026-12-01T10:00:00.000Z", "short-lived"),
     )
     .unwrap();
-    let (ok, _, err) = cli(
-        &a,
-        &[
-            "share",
-            "create",
-            "--tlp",
-            "green",
-            "--to",
-            "bolt",
-            "--expires",
-            "+1h",
-            "--expires",
-            "x",
-            file.to_str().unwrap(),
-        ],
-    );
+    let (ok, _, err) = a.cli(&[
+        "share",
+        "create",
+        "--tlp",
+        "green",
+        "--to",
+        "bolt",
+        "--expires",
+        "+1h",
+        "--expires",
+        "x",
+        file.to_str().unwrap(),
+    ]);
     assert!(!ok, "--expires given twice");
     assert!(!err.is_empty());
-    let (ok, _, err) = cli(
-        &a,
-        &[
-            "share",
-            "create",
-            "--tlp",
-            "green",
-            "--to",
-            "bolt",
-            "--expires",
-            "yesterday",
-            file.to_str().unwrap(),
-        ],
-    );
+    let (ok, _, err) = a.cli(&[
+        "share",
+        "create",
+        "--tlp",
+        "green",
+        "--to",
+        "bolt",
+        "--expires",
+        "yesterday",
+        file.to_str().unwrap(),
+    ]);
     assert!(!ok);
     assert!(err.contains("is not an expiry"), "{err}");
-    let (ok, out, err) = cli(
-        &a,
-        &[
-            "share",
-            "create",
-            "--tlp",
-            "green",
-            "--to",
-            "bolt",
-            "--expires",
-            "+4s",
-            file.to_str().unwrap(),
-        ],
-    );
+    let (ok, out, err) = a.cli(&[
+        "share",
+        "create",
+        "--tlp",
+        "green",
+        "--to",
+        "bolt",
+        "--expires",
+        "+4s",
+        file.to_str().unwrap(),
+    ]);
     assert!(ok, "{out}{err}");
     let id = out
         .lines()
@@ -468,28 +422,22 @@ fn an_expired_share_is_treated_as_recalled_and_a_recall_can_come_first() {
 
     // A recall that overtakes its bundle: the bundle is refused on arrival.
     b.stop();
-    let (ok, out, err) = cli(
-        &a,
-        &[
-            "share",
-            "create",
-            "--tlp",
-            "green",
-            "--to",
-            "bolt",
-            file.to_str().unwrap(),
-        ],
-    );
+    let (ok, out, err) = a.cli(&[
+        "share",
+        "create",
+        "--tlp",
+        "green",
+        "--to",
+        "bolt",
+        file.to_str().unwrap(),
+    ]);
     assert!(ok, "{out}{err}");
     let late = out
         .lines()
         .find_map(|l| l.strip_prefix("share: "))
         .unwrap()
         .to_string();
-    let (ok, out, err) = cli(
-        &a,
-        &["share", "recall", &late, "--reason", "sent by mistake"],
-    );
+    let (ok, out, err) = a.cli(&["share", "recall", &late, "--reason", "sent by mistake"]);
     assert!(ok, "{out}{err}");
     b.start();
     wait_until(Duration::from_secs(60), "the delivery's outcome", || {

@@ -345,6 +345,26 @@ pub fn unique_stix(n: usize) -> String {
     v.to_string()
 }
 
+/// A STIX bundle (from [`STIX`]) whose indicator is `id` at version
+/// `modified`, named `name`, without relationships.
+pub fn stix_with_indicator(id: &str, modified: &str, name: &str) -> String {
+    let mut v: Value = serde_json::from_str(STIX).unwrap();
+    v["id"] = json!(format!("bundle--{}", uuid::Uuid::new_v4()));
+    for o in v["objects"].as_array_mut().unwrap() {
+        if o["type"] == "indicator" {
+            o["id"] = json!(id);
+            o["modified"] = json!(modified);
+            o["name"] = json!(name);
+        }
+    }
+    // Relationships pointing at the old indicator would dangle.
+    v["objects"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|o| o["type"] != "relationship");
+    v.to_string()
+}
+
 /// An HTTP answer with its content type, for checking error shapes.
 pub struct Reply {
     pub status: u16,
@@ -473,6 +493,28 @@ pub fn agree(a: &TestNode, b: &TestNode, toml: &str) -> (String, u64) {
 }
 
 impl TestNode {
+    /// `liaison ARGS --home DIR` against this node as `token`: (succeeded,
+    /// stdout, stderr).
+    pub fn cli_as(&self, token: &str, args: &[&str]) -> (bool, String, String) {
+        let out = liaison()
+            .args(args)
+            .arg("--home")
+            .arg(&self.dir)
+            .env("LIAISON_TOKEN", token)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// [`TestNode::cli_as`] with the node's admin token.
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        self.cli_as(&self.token, args)
+    }
+
     /// Create a user with the CLI (`liaison user add`); its token.
     pub fn add_user(&self, name: &str, role: &str) -> String {
         let out = liaison()
