@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{liaison, wait_until, TestNode, FAST_DELIVERY};
+use support::{wait_until, TestNode, FAST_DELIVERY};
 
 /// Tier 1 must be verified every 2 s (so checks run every second).
 const FAST_CONTACTS: &str = "\n[contacts]\ntier1_interval_s = 2\n";

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{agree, liaison, wait_until, TestNode, FAST_DELIVERY};
+use support::{agree, wait_until, TestNode, FAST_DELIVERY};
 
 /// ACME → peer: advisories up to AMBER, one legal approval from AMBER.
 const ADVISORIES: &str = r#"
@@ -363,6 +363,20 @@ fn exercise_content_is_labelled_and_never_in_the_real_taxii_feeds() {
     assert_eq!(flag(real_id), false);
     let (_, detail) = b.call_as(&bea, "GET", &format!("/api/inbox/{ex_id}"), None);
     assert_eq!(detail["manifest"]["exercise"], true, "{detail}");
+    // …in the CLI's inbox list and show, not on the real bundle.
+    let (ok, list, err) = b.cli_as(&bea, &["inbox", "list"]);
+    assert!(ok, "{err}");
+    let line = |id: &str| {
+        list.lines()
+            .find(|l| l.contains(id))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line(ex_id).contains("EXERCISE"), "{list}");
+    assert!(!line(real_id).contains("EXERCISE"), "{list}");
+    let (ok, shown, _) = b.cli_as(&bea, &["inbox", "show", ex_id]);
+    assert!(ok);
+    assert!(shown.starts_with("EXERCISE"), "{shown}");
     // TAXII: the real indicator is served, the exercise one in no collection.
     let collections = taxii(&b, &bea, "/taxii2/liaison/collections/");
     let mut served = Vec::new();

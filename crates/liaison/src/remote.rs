@@ -701,7 +701,7 @@ pub fn inbox_list(client: &Client, all: bool, json: bool) -> Result<()> {
     let rows = items
         .iter()
         .map(|i| {
-            let state = if i.recalled.is_some() {
+            let mut state = if i.recalled.is_some() {
                 "RECALLED".to_string()
             } else if i.expired {
                 "EXPIRED".to_string()
@@ -712,6 +712,9 @@ pub fn inbox_list(client: &Client, all: bool, json: bool) -> Result<()> {
             } else {
                 String::new()
             };
+            if i.exercise {
+                state = format!("EXERCISE {state}").trim_end().to_string();
+            }
             vec![
                 i.bundle_id.to_string(),
                 when(&i.received_at),
@@ -724,7 +727,7 @@ pub fn inbox_list(client: &Client, all: bool, json: bool) -> Result<()> {
         })
         .collect::<Vec<_>>();
     emit(&table(
-        &["ID", "RECEIVED", "FROM", "TLP", "KIND", "SIZE", "VERSION"],
+        &["ID", "RECEIVED", "FROM", "TLP", "KIND", "SIZE", "NOTE"],
         &rows,
     ))
 }
@@ -773,8 +776,28 @@ pub fn inbox_show(client: &Client, id: &str, json: bool, content: bool) -> Resul
     let d: InboxDetail = decode(&path, answer)?;
     let i = &d.item;
     let m = &d.manifest;
-    let mut out = format!("bundle:     {}\n", i.bundle_id);
+    let mut out = String::new();
+    if i.exercise {
+        out += "EXERCISE — part of an exercise, not a real incident\n";
+    }
+    if let Some(r) = &i.recalled {
+        out += &format!(
+            "RECALLED by its originator at {}: {} (content {})\n",
+            when(&r.recalled_at),
+            r.reason,
+            r.outcome
+        );
+    } else if i.expired {
+        out += "EXPIRED: treated as recalled; the content is withheld\n";
+    }
+    out += &format!("bundle:     {}\n", i.bundle_id);
     out += &format!("received:   {}\n", when(&i.received_at));
+    if let Some(prev) = i.supersedes {
+        out += &format!("revises:    {prev}\n");
+    }
+    if let Some(next) = i.superseded_by {
+        out += &format!("revised by: {next}\n");
+    }
     out += &format!(
         "from:       {} (node {}, fingerprint {})\n",
         i.sender_org,
