@@ -18,6 +18,8 @@ use serde_json::Value;
 use crate::tlp::Tlp;
 
 mod csaf;
+mod stream;
+pub use stream::validate_stix_reader;
 pub(crate) mod stix;
 #[cfg(test)]
 mod tests;
@@ -231,13 +233,10 @@ fn field_prefix(field: &Option<String>) -> String {
 /// Validate content on entry. Never panics on any input.
 pub fn validate(kind: Kind, bytes: &[u8]) -> Result<ContentInfo, ContentError> {
     match kind {
-        Kind::Stix => {
-            // One parse for both: validation and the inventory policy needs.
-            let top = parse_object(kind, bytes)?;
-            let mut info = stix::validate(&top)?;
-            info.inventory = inventory_of(&top);
-            Ok(info)
-        }
+        // One pass for both: validation and the inventory policy needs,
+        // one object at a time (a parse into one tree takes about five
+        // times the bundle's size).
+        Kind::Stix => stream::validate_stix_reader(bytes),
         Kind::Csaf => csaf::validate(&Value::Object(parse_object(kind, bytes)?)),
         Kind::Note | Kind::Log => validate_text(kind, bytes),
         Kind::Coordination => {
@@ -252,6 +251,16 @@ pub fn validate(kind: Kind, bytes: &[u8]) -> Result<ContentInfo, ContentError> {
             })
         }
     }
+}
+
+/// STIX validation on one parsed tree: the reference the streamed
+/// validation is tested against.
+#[cfg(test)]
+pub(crate) fn validate_stix_in_memory(bytes: &[u8]) -> Result<ContentInfo, ContentError> {
+    let top = parse_object(Kind::Stix, bytes)?;
+    let mut info = stix::validate(&top)?;
+    info.inventory = inventory_of(&top);
+    Ok(info)
 }
 
 /// Guess the kind from bytes: JSON object with "type":"bundle" → Stix; JSON object with "document" having "csaf_version" → Csaf; valid UTF-8 text otherwise → Note; else None.
@@ -367,26 +376,33 @@ fn inventory_of(top: &serde_json::Map<String, Value>) -> Inventory {
         .into_iter()
         .flatten()
     {
+        inv.count(obj);
+    }
+    inv
+}
+
+impl Inventory {
+    /// Count one object of a bundle's `objects`.
+    fn count(&mut self, obj: &Value) {
         let Some(ty) = obj.get("type").and_then(Value::as_str) else {
-            continue;
+            return;
         };
-        *inv.object_types.entry(ty.to_string()).or_default() += 1;
+        *self.object_types.entry(ty.to_string()).or_default() += 1;
         // observed-data's deprecated (still valid) `objects` dictionary
         // embeds observables: they count as objects of their type.
         if let Some(embedded) = obj.get("objects").and_then(Value::as_object) {
             for o in embedded.values() {
                 if let Some(t) = o.get("type").and_then(Value::as_str) {
-                    *inv.object_types.entry(t.to_string()).or_default() += 1;
+                    *self.object_types.entry(t.to_string()).or_default() += 1;
                 }
             }
         }
         if let Some(pattern) = obj.get("pattern").and_then(Value::as_str) {
             for t in pattern_object_types(pattern) {
-                *inv.pattern_types.entry(t).or_default() += 1;
+                *self.pattern_types.entry(t).or_default() += 1;
             }
         }
     }
-    inv
 }
 
 /// The distinct object types named by object paths (`type:property`) in a

@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::{excerpt, json_type, parse_rfc3339, ContentError, ContentInfo, Kind, StixLocation};
+use super::{excerpt, json_type, parse_rfc3339, ContentError, StixLocation};
+#[cfg(test)]
+use super::{ContentInfo, Kind};
 use crate::tlp::Tlp;
 
 type Result<T> = std::result::Result<T, ContentError>;
@@ -101,7 +103,8 @@ fn declares_new_sco(obj: &Map<String, Value>) -> bool {
         })
 }
 
-/// Validate a parsed STIX bundle.
+/// Validate a parsed STIX bundle (the reference for the streamed checks).
+#[cfg(test)]
 pub(super) fn validate(top: &Map<String, Value>) -> Result<ContentInfo> {
     let bundle = Obj {
         map: top,
@@ -132,7 +135,7 @@ pub(super) fn validate(top: &Map<String, Value>) -> Result<ContentInfo> {
     })
 }
 
-fn check_bundle_header(bundle: &Obj<'_>) -> Result<()> {
+pub(super) fn check_bundle_header(bundle: &Obj<'_>) -> Result<()> {
     let ty = bundle.required_str("type")?;
     if ty != "bundle" {
         return Err(bundle.err(
@@ -159,7 +162,7 @@ fn check_bundle_header(bundle: &Obj<'_>) -> Result<()> {
     }
 }
 
-fn check_object(index: usize, value: &Value, markings: &mut Markings) -> Result<()> {
+pub(super) fn check_object(index: usize, value: &Value, markings: &mut Markings) -> Result<()> {
     let Value::Object(map) = value else {
         return Err(ContentError::Stix {
             at: StixLocation::Index(index),
@@ -462,11 +465,15 @@ fn canonical_marking_id(id: &str) -> String {
 /// objects. References are resolved after the whole bundle is read, because a
 /// marking definition may come after the objects that use it.
 #[derive(Default)]
-struct Markings {
+pub(super) struct Markings {
     /// Canonical marking-definition id → the TLP label it declares.
     defined: HashMap<String, Tlp>,
-    /// (canonical marking id, "object-id: field") for every reference.
-    references: Vec<(String, String)>,
+    /// Canonical marking id → (order of its first reference, "object-id:
+    /// field" of that reference). Only the first reference of each marking
+    /// can be reported, so memory grows with the markings, not the objects.
+    references: HashMap<String, (usize, String)>,
+    /// References seen so far.
+    seen: usize,
 }
 
 impl Markings {
@@ -477,26 +484,32 @@ impl Markings {
     }
 
     fn reference(&mut self, marking: String, source: String) {
-        self.references.push((marking, source));
+        let order = self.seen;
+        self.seen += 1;
+        self.references.entry(marking).or_insert((order, source));
     }
 
     /// The most restrictive TLP referenced, and where (first occurrence).
     /// Definitions nobody references mark nothing, so they do not count;
     /// references to non-TLP markings are ignored.
-    fn resolve(self) -> (Option<Tlp>, Option<String>) {
-        let mut best: Option<(Tlp, String)> = None;
-        for (marking, source) in self.references {
+    pub(super) fn resolve(self) -> (Option<Tlp>, Option<String>) {
+        let mut best: Option<(Tlp, usize, String)> = None;
+        for (marking, (order, source)) in self.references {
             let tlp = self
                 .defined
                 .get(&marking)
                 .copied()
                 .or_else(|| Tlp::from_stix_marking_id(&marking));
             let Some(tlp) = tlp else { continue };
-            if best.as_ref().is_none_or(|(b, _)| tlp > *b) {
-                best = Some((tlp, source));
+            // The most restrictive label; among equals, the first referenced.
+            if best
+                .as_ref()
+                .is_none_or(|(b, o, _)| tlp > *b || (tlp == *b && order < *o))
+            {
+                best = Some((tlp, order, source));
             }
         }
-        best.map_or((None, None), |(t, s)| (Some(t), Some(s)))
+        best.map_or((None, None), |(t, _, s)| (Some(t), Some(s)))
     }
 }
 
@@ -587,9 +600,9 @@ fn parse_timestamp(s: &str, precision: Precision) -> std::result::Result<DateTim
 
 /// One JSON object of the bundle (or the bundle itself), with the location
 /// its errors are reported at.
-struct Obj<'a> {
-    map: &'a Map<String, Value>,
-    at: StixLocation,
+pub(super) struct Obj<'a> {
+    pub(super) map: &'a Map<String, Value>,
+    pub(super) at: StixLocation,
 }
 
 impl Obj<'_> {
