@@ -361,6 +361,11 @@ pub fn inventory(kind: Kind, bytes: &[u8]) -> Inventory {
     if kind != Kind::Stix {
         return Inventory::default();
     }
+    // Valid content (the usual case): one object at a time. Content that
+    // fails a check is counted from one tree, as far as it parses.
+    if let Ok(info) = stream::validate_stix_reader(bytes) {
+        return info.inventory;
+    }
     let Ok(Value::Object(top)) = serde_json::from_slice::<Value>(bytes) else {
         return Inventory::default();
     };
