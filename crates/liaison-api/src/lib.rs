@@ -145,6 +145,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/approvals/{id}/approve", post(approvals::approve))
         .route("/api/approvals/{id}/reject", post(approvals::reject))
         .route("/api/users", get(users::list).post(users::add))
+        .route("/api/users/{name}/revoke", post(users::revoke))
         .route("/api/agreements/{id}/sign", post(agreements::sign))
         .route("/api/agreements/{id}/decline", post(agreements::decline))
         .route("/api/agreements/{id}/revoke", post(agreements::revoke))

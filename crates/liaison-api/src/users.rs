@@ -34,6 +34,9 @@ pub struct UserView {
     /// The bearer token, only in the answer that created the user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// When its token was revoked.
+    #[serde(default)]
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn view(u: &User, token: Option<String>) -> UserView {
@@ -43,6 +46,7 @@ fn view(u: &User, token: Option<String>) -> UserView {
         role: u.role,
         created_at: u.created_at,
         token,
+        revoked_at: u.revoked_at,
     }
 }
 
@@ -89,4 +93,17 @@ pub(crate) async fn list(
     let store = state.store.clone();
     let users = blocking(move || Ok(store.users()?)).await?;
     Ok(Json(users.iter().map(|u| view(u, None)).collect()))
+}
+
+/// `POST /api/users/{name}/revoke` (admin): the user's token authenticates
+/// nothing from now on, including web sessions opened with it.
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    require_role(&user, &[])?;
+    let store = state.store.clone();
+    let revoked = blocking(move || Ok(store.revoke_user(name.trim(), &user.id)?)).await?;
+    Ok(Json(view(&revoked, None)))
 }

@@ -56,6 +56,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/api/incidents/x/share"),
     ("POST", "/api/shares/x/revise"),
     ("POST", "/api/shares/x/recall"),
+    ("POST", "/api/users/x/revoke"),
 ];
 
 #[tokio::test]
@@ -422,6 +423,7 @@ async fn every_endpoint_enforces_its_roles() {
         ("GET", "/api/ledger/consistency?old=0".into(), &[Auditor]),
         ("GET", "/api/users".into(), &[Auditor]),
         ("POST", "/api/users".into(), &[]),
+        ("POST", "/api/users/x/revoke".into(), &[]),
         (
             "GET",
             "/api/agreements".into(),
@@ -683,4 +685,73 @@ async fn openapi_document_matches_the_routes() {
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(v["error"]["message"], "no such endpoint");
+}
+
+#[tokio::test]
+async fn a_revoked_token_authenticates_nothing_and_the_last_admin_stays() {
+    let api = api();
+    let (s, v) = call(&api.app, Method::GET, "/api/inbox", Some(ANALYST), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(
+        &api.app,
+        Method::POST,
+        "/api/users/ana/revoke",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["revoked_at"].is_string(), "{v}");
+    // The token is dead at once, and the revocation is ledgered.
+    let (s, v) = call(&api.app, Method::GET, "/api/inbox", Some(ANALYST), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    assert_error_shape(&v, "unauthorized");
+    let ledger = api.store.ledger(0, 100).unwrap();
+    let entry = ledger.iter().find(|r| r.kind == "user.revoked").unwrap();
+    assert_eq!(entry.body["name"], "ana");
+    // Twice, an unknown name, the last admin: refused with the reason.
+    let (s, v) = call(
+        &api.app,
+        Method::POST,
+        "/api/users/ana/revoke",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("already revoked"));
+    let (s, _) = call(
+        &api.app,
+        Method::POST,
+        "/api/users/nobody/revoke",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = call(
+        &api.app,
+        Method::POST,
+        "/api/users/admin/revoke",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("last admin"));
+    // The list still names the user, as revoked.
+    let (_, users) = call(&api.app, Method::GET, "/api/users", Some(ADMIN), None).await;
+    let ana = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "ana")
+        .unwrap();
+    assert!(ana["revoked_at"].is_string(), "{users}");
 }

@@ -689,3 +689,26 @@ async fn the_incident_page_shows_the_joint_list_and_its_forms_change_and_share_i
     assert!(page.body.contains("Rebuild the runner"));
     assert!(!page.body.contains("Share the list"), "{}", page.body);
 }
+
+#[tokio::test]
+async fn revoking_a_token_ends_its_web_session() {
+    let (api, _) = setup().await;
+    let mut audrey = Browser::login(&api.app, AUDITOR).await;
+    assert_eq!(audrey.get("/ui/ledger").await.status, StatusCode::OK);
+    api.store.revoke_user("audrey", "admin").unwrap();
+    let page = audrey.get("/ui/ledger").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert!(
+        page.location().starts_with("/ui/login"),
+        "{}",
+        page.location()
+    );
+    // Logging in again with the revoked token is refused.
+    let mut again = Browser::new(&api.app);
+    let form = again.get("/ui/login").await;
+    let nonce = hidden(&form.body, "login_csrf");
+    let refused = again
+        .post_form("/ui/login", &[("token", AUDITOR), ("login_csrf", &nonce)])
+        .await;
+    assert_ne!(refused.status, StatusCode::SEE_OTHER, "{}", refused.body);
+}

@@ -68,6 +68,8 @@ pub mod kinds {
     pub const INBOUND_REJECTED: &str = "inbound.rejected";
     /// A local user or token was created.
     pub const USER_ADDED: &str = "user.added";
+    /// A user's token was revoked (body: user id, name, role).
+    pub const USER_REVOKED: &str = "user.revoked";
     /// This node signed and sent an agreement proposal.
     pub const AGREEMENT_PROPOSED: &str = "agreement.proposed";
     /// A peer's signed agreement proposal arrived.

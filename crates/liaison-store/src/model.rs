@@ -119,6 +119,8 @@ pub struct User {
     pub role: Role,
     /// When the user was created.
     pub created_at: DateTime<Utc>,
+    /// When its token was revoked (it then authenticates nothing).
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// A pinned peer node.

@@ -40,6 +40,10 @@ pub trait Store: Send + Sync {
     /// Every user, oldest first.
     fn users(&self) -> Result<Vec<User>>;
 
+    /// Revoke user `name`'s token (ledger `user.revoked`): it authenticates
+    /// nothing from then on. Conflict if already revoked or the last admin.
+    fn revoke_user(&self, name: &str, actor: &str) -> Result<User>;
+
     /// Pin a peer; ledger `peer.added` with name, node id, org and tier.
     /// [`StoreError::Conflict`] if the name or the node id is already pinned.
     fn add_peer(&self, peer: &PeerRecord, actor: &str) -> Result<()>;

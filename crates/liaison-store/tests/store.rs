@@ -730,7 +730,7 @@ fn data_survives_reopening_the_file() {
     let version: u32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 10);
+    assert_eq!(version, 11);
 }
 
 #[test]
@@ -751,6 +751,7 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
          DROP INDEX inbox_by_supersedes;
          ALTER TABLE inbox DROP COLUMN supersedes; ALTER TABLE inbox DROP COLUMN not_after;
          ALTER TABLE shares DROP COLUMN supersedes; ALTER TABLE shares DROP COLUMN not_after;
+         ALTER TABLE users DROP COLUMN revoked_at;
          ALTER TABLE inbox DROP COLUMN exercise;
          ALTER TABLE shares DROP COLUMN policy;
          ALTER TABLE shares DROP COLUMN approvals_required;
@@ -770,7 +771,7 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
     let version: u32 = raw(&path)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 10);
+    assert_eq!(version, 11);
 }
 
 #[cfg(unix)]

@@ -46,11 +46,25 @@ pub fn user_list(client: &Client, json: bool) -> Result<()> {
                 u.name.clone(),
                 u.role.to_string(),
                 when(&u.created_at),
+                u.revoked_at
+                    .as_ref()
+                    .map_or_else(|| "active".to_string(), |t| format!("revoked {}", when(t))),
                 u.id.clone(),
             ]
         })
         .collect::<Vec<_>>();
-    emit(&table(&["NAME", "ROLE", "CREATED", "ID"], &rows))
+    emit(&table(&["NAME", "ROLE", "CREATED", "TOKEN", "ID"], &rows))
+}
+
+/// `user revoke NAME`.
+pub fn user_revoke(client: &Client, name: &str) -> Result<()> {
+    let name = non_empty(name, "NAME")?;
+    let path = format!("/api/users/{}/revoke", crate::client::path_segment(name));
+    let u: UserView = decode(&path, client.post_json(&path, &serde_json::json!({}))?)?;
+    emit(&format!(
+        "revoked the token of {} ({}): it authenticates nothing from now on\n",
+        u.name, u.role
+    ))
 }
 
 /// `approvals`: the queue, with each share's decision and redaction.

@@ -641,6 +641,12 @@ enum UserCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Revoke a user's token (admin; ledgered): it authenticates nothing
+    /// from now on, web sessions included. The last admin cannot be revoked.
+    Revoke {
+        /// Login name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -1047,6 +1053,7 @@ fn main() -> ExitCode {
         Command::User { cmd } => remote::connect(&home, token).and_then(|c| match cmd {
             UserCmd::Add { name, role, json } => approval_cmd::user_add(&c, &name, &role, json),
             UserCmd::List { json } => approval_cmd::user_list(&c, json),
+            UserCmd::Revoke { name } => approval_cmd::user_revoke(&c, &name),
         }),
         Command::Approvals { cmd, json } => remote::connect(&home, token).and_then(|c| match cmd {
             None => approval_cmd::list(&c, json),

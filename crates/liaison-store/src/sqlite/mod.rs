@@ -124,6 +124,10 @@ impl Store for SqliteStore {
         self.read(users::list)
     }
 
+    fn revoke_user(&self, name: &str, actor: &str) -> Result<User> {
+        self.write(|tx| users::revoke(tx, name, actor))
+    }
+
     fn add_peer(&self, peer: &PeerRecord, actor: &str) -> Result<()> {
         self.write(|tx| peers::add(tx, peer, actor))
     }

@@ -35,6 +35,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
         10,
         include_str!("../../migrations/0010_revisions_and_recalls.sql"),
     ),
+    (
+        11,
+        include_str!("../../migrations/0011_user_revocation.sql"),
+    ),
 ];
 
 /// How long a writer waits for another connection's lock before failing.

@@ -12,7 +12,7 @@ use crate::error::{conflict_as, StoreError};
 use crate::model::{Event, Role, User};
 use crate::store::Result;
 
-const SELECT: &str = "SELECT id, name, role, created_at FROM users";
+const SELECT: &str = "SELECT id, name, role, created_at, revoked_at FROM users";
 
 /// Record the node and create its `admin` user, with the ledger entry.
 pub(crate) fn init_node(
@@ -73,6 +73,7 @@ fn insert(conn: &Connection, name: &str, role: Role, token_hash: &str) -> Result
         name: name.to_string(),
         role,
         created_at: now(),
+        revoked_at: None,
     };
     conn.prepare_cached(
         "INSERT INTO users (id, name, role, token_hash, created_at)
@@ -93,7 +94,7 @@ fn insert(conn: &Connection, name: &str, role: Role, token_hash: &str) -> Result
 pub(crate) fn by_token_hash(conn: &Connection, token_hash: &str) -> Result<Option<User>> {
     first(
         conn,
-        &format!("{SELECT} WHERE token_hash = ?1"),
+        &format!("{SELECT} WHERE token_hash = ?1 AND revoked_at IS NULL"),
         [token_hash],
         row,
     )
@@ -115,5 +116,48 @@ fn row(r: &Row<'_>) -> Result<User> {
         name: r.get("name")?,
         role: parse("user role", &r.get::<_, String>("role")?)?,
         created_at: parse_ts("user created_at", &r.get::<_, String>("created_at")?)?,
+        revoked_at: super::codec::parse_opt_ts("user revoked_at", r.get("revoked_at")?)?,
+    })
+}
+
+/// Revoke user `name`'s token, with the ledger entry. Not found, or a
+/// conflict when it is already revoked or is the last active admin.
+pub(crate) fn revoke(conn: &Connection, name: &str, actor: &str) -> Result<User> {
+    let user = first(conn, &format!("{SELECT} WHERE name = ?1"), [name], row)?
+        .ok_or_else(|| StoreError::NotFound(format!("no user named `{name}`")))?;
+    if let Some(at) = user.revoked_at {
+        return Err(StoreError::Conflict(format!(
+            "user `{name}` was already revoked at {}",
+            at.to_rfc3339()
+        )));
+    }
+    if user.role == Role::Admin {
+        let admins: i64 = conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM users WHERE role = 'admin' AND revoked_at IS NULL",
+            )?
+            .query_row([], |r| r.get(0))?;
+        if admins <= 1 {
+            return Err(StoreError::Conflict(format!(
+                "`{name}` is the last admin: add another admin before revoking it"
+            )));
+        }
+    }
+    let at = now();
+    conn.execute(
+        "UPDATE users SET revoked_at = ?2 WHERE id = ?1",
+        params![user.id, ts(at)],
+    )?;
+    ledger::append(
+        conn,
+        &Event {
+            kind: kinds::USER_REVOKED,
+            actor: actor.into(),
+            body: json!({ "user_id": user.id, "name": user.name, "role": user.role }),
+        },
+    )?;
+    Ok(User {
+        revoked_at: Some(at),
+        ..user
     })
 }
