@@ -730,7 +730,7 @@ fn data_survives_reopening_the_file() {
     let version: u32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 11);
+    assert_eq!(version, 12);
 }
 
 #[test]
@@ -751,6 +751,7 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
          DROP INDEX inbox_by_supersedes;
          ALTER TABLE inbox DROP COLUMN supersedes; ALTER TABLE inbox DROP COLUMN not_after;
          ALTER TABLE shares DROP COLUMN supersedes; ALTER TABLE shares DROP COLUMN not_after;
+         DROP INDEX ledger_by_incident; DROP INDEX ledger_by_share;
          ALTER TABLE users DROP COLUMN revoked_at;
          ALTER TABLE inbox DROP COLUMN exercise;
          ALTER TABLE shares DROP COLUMN policy;
@@ -771,7 +772,7 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
     let version: u32 = raw(&path)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 11);
+    assert_eq!(version, 12);
 }
 
 #[cfg(unix)]
@@ -1162,4 +1163,26 @@ fn a_share_is_recalled_once_and_each_receipt_is_ledgered_once() {
         store.recall_share(&unknown, &ev),
         Err(StoreError::NotFound(_))
     ));
+}
+
+#[test]
+fn an_incidents_story_is_read_through_the_ledger_indexes() {
+    let (_dir, path, store) = open();
+    drop(store);
+    let conn = raw(&path);
+    let plan: Vec<String> = conn
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT seq FROM ledger
+             WHERE json_extract(body, '$.incident_id') = 'x'
+                OR json_extract(body, '$.share_id') IN ('y')",
+        )
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    let text = plan.join("\n");
+    assert!(text.contains("ledger_by_incident"), "{text}");
+    assert!(text.contains("ledger_by_share"), "{text}");
+    assert!(!text.contains("SCAN ledger"), "{text}");
 }

@@ -39,6 +39,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         11,
         include_str!("../../migrations/0011_user_revocation.sql"),
     ),
+    (12, include_str!("../../migrations/0012_ledger_indexes.sql")),
 ];
 
 /// How long a writer waits for another connection's lock before failing.
