@@ -27,7 +27,7 @@ pub mod escalations;
 mod messages;
 pub mod node;
 mod recalls;
-mod receiver;
+pub mod receiver;
 pub mod tls;
 pub mod transport;
 
