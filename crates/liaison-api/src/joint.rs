@@ -110,13 +110,6 @@ pub(crate) fn log_of(
     }
 }
 
-fn store_error(e: liaison_store::StoreError) -> ApiError {
-    match e {
-        liaison_store::StoreError::Conflict(m) => ApiError::conflict(m),
-        other => other.into(),
-    }
-}
-
 /// `POST /api/incidents/{id}/items`.
 pub(crate) async fn add(
     State(state): State<AppState>,
@@ -158,12 +151,7 @@ pub(crate) async fn add(
     joint::check_item(&item).map_err(|e| bad("invalid_item", e))?;
     let st = state.clone();
     let saved = item.clone();
-    blocking(move || {
-        st.store
-            .save_incident_item(id, &saved, &user.id)
-            .map_err(store_error)
-    })
-    .await?;
+    blocking(move || Ok(st.store.save_incident_item(id, &saved, &user.id)?)).await?;
     Ok((StatusCode::CREATED, Json(item)))
 }
 
@@ -202,9 +190,7 @@ pub(crate) async fn revise(
             Utc::now(),
         )
         .map_err(|e| bad("invalid_item", e))?;
-        st.store
-            .save_incident_item(id, &next, &user.id)
-            .map_err(store_error)?;
+        st.store.save_incident_item(id, &next, &user.id)?;
         Ok(Json(next))
     })
     .await

@@ -321,7 +321,8 @@ impl AgreementDesk {
     }
 }
 
-fn refusal(code: &str, message: impl ToString) -> MessageRefusal {
+/// A refusal of a message: its code and what is wrong.
+pub(crate) fn refusal(code: &str, message: impl ToString) -> MessageRefusal {
     MessageRefusal {
         code: code.to_string(),
         message: message.to_string(),
@@ -329,8 +330,8 @@ fn refusal(code: &str, message: impl ToString) -> MessageRefusal {
 }
 
 /// A local store failure: the sender retries later.
-fn unavailable(e: liaison_store::StoreError) -> MessageRefusal {
-    tracing::error!(error = %e, "cannot record an agreement message");
+pub(crate) fn unavailable(e: liaison_store::StoreError) -> MessageRefusal {
+    tracing::error!(error = %e, "cannot record a peer's message");
     refusal(
         "unavailable",
         "the receiving node cannot store it now; retry later",

@@ -14,14 +14,8 @@ use liaison_core::manifest::sha256_hex;
 use liaison_core::recall::{Recall, RecallOutcome, RecallReceipt};
 use liaison_store::{NewRecallIn, Store, StoreError};
 
+use crate::agreements::{refusal, unavailable};
 use crate::receiver::MessageRefusal;
-
-fn refusal(code: &str, message: impl ToString) -> MessageRefusal {
-    MessageRefusal {
-        code: code.to_string(),
-        message: message.to_string(),
-    }
-}
 
 /// Handle a recall from `peer`; the signed receipt is the answer.
 pub(crate) fn handle(
@@ -101,12 +95,4 @@ pub(crate) fn store_receipt(
         )
         .map_err(|e| e.to_string())?;
     Ok(receipt.outcome)
-}
-
-fn unavailable(e: StoreError) -> MessageRefusal {
-    tracing::error!(error = %e, "cannot record a recall");
-    refusal(
-        "unavailable",
-        "the receiving node cannot store it now; retry later",
-    )
 }
