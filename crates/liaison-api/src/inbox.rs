@@ -84,8 +84,8 @@ fn history(
         if out.len() >= 1000 || id == rec.bundle_id {
             break;
         }
-        match store.inbox_item(id)? {
-            Some((prev, _)) if prev.sender == rec.sender => {
+        match store.inbox_record(id)? {
+            Some(prev) if prev.sender == rec.sender => {
                 next = prev.supersedes;
                 out.push(inbox_view(&prev));
             }
@@ -156,11 +156,11 @@ pub(crate) async fn show(
     let store = state.store.clone();
     let (record, manifest, ack, history) = blocking(move || {
         let rec = store
-            .inbox_item(id)?
+            .inbox_record(id)?
             .ok_or_else(|| ApiError::not_found(format!("no inbox bundle {id}")))?;
         let manifest = store.inbox_manifest(id)?.unwrap_or_default();
-        let history = history(store.as_ref(), &rec.0)?;
-        Ok((rec.0, manifest, store.inbox_ack(id)?, history))
+        let history = history(store.as_ref(), &rec)?;
+        Ok((rec, manifest, store.inbox_ack(id)?, history))
     })
     .await?;
     Ok(Json(InboxDetail {
@@ -189,9 +189,9 @@ pub(crate) async fn ack(
     };
     let st = state.clone();
     let record = blocking(move || {
-        let (rec, _) = st
+        let rec = st
             .store
-            .inbox_item(id)?
+            .inbox_record(id)?
             .ok_or_else(|| ApiError::not_found(format!("no inbox bundle {id}")))?;
         let me = st.keys.node_id();
         let a = Acknowledgement {

@@ -131,7 +131,7 @@ impl Receiver {
                 }
                 // A revision revises a bundle of the same sender only.
                 if let Some(prev) = m.supersedes {
-                    if let Some((rec, _)) = self.store.inbox_item(prev)? {
+                    if let Some(rec) = self.store.inbox_record(prev)? {
                         if rec.sender != peer {
                             let refusal = Refusal {
                                 reason: RejectReason::PolicyDenied,

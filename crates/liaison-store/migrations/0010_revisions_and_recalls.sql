@@ -9,6 +9,8 @@ ALTER TABLE shares ADD COLUMN not_after TEXT;
 ALTER TABLE inbox ADD COLUMN supersedes TEXT;
 ALTER TABLE inbox ADD COLUMN not_after TEXT;
 CREATE INDEX inbox_by_supersedes ON inbox (supersedes) WHERE supersedes IS NOT NULL;
+-- `superseded_by` of every listed share is a lookup by `supersedes`.
+CREATE INDEX shares_by_supersedes ON shares (supersedes) WHERE supersedes IS NOT NULL;
 
 CREATE TABLE recalls_out (
     share_id     TEXT NOT NULL REFERENCES shares(id),

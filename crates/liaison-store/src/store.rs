@@ -318,6 +318,9 @@ pub trait Store: Send + Sync {
     /// One inbox bundle and its content.
     fn inbox_item(&self, bundle_id: Uuid) -> Result<Option<(InboxRecord, Vec<u8>)>>;
 
+    /// One inbox bundle without its content (which may be large).
+    fn inbox_record(&self, bundle_id: Uuid) -> Result<Option<InboxRecord>>;
+
     /// The exact signed manifest bytes of an inbox bundle.
     fn inbox_manifest(&self, bundle_id: Uuid) -> Result<Option<Vec<u8>>>;
 

@@ -748,7 +748,7 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
         "DROP TABLE recalls_in; DROP TABLE recalls_out; DROP TABLE incident_items; DROP TABLE webhooks_out; DROP TABLE incident_shares; DROP TABLE incidents;
          DROP TABLE acknowledgements; DROP TABLE peer_contacts; DROP TABLE approvals; DROP TABLE checkpoints;
          DROP TABLE agreements; DROP TABLE messages_out;
-         DROP INDEX inbox_by_supersedes;
+         DROP INDEX inbox_by_supersedes; DROP INDEX shares_by_supersedes;
          ALTER TABLE inbox DROP COLUMN supersedes; ALTER TABLE inbox DROP COLUMN not_after;
          ALTER TABLE shares DROP COLUMN supersedes; ALTER TABLE shares DROP COLUMN not_after;
          DROP INDEX ledger_by_incident; DROP INDEX ledger_by_share;
@@ -1166,7 +1166,7 @@ fn a_share_is_recalled_once_and_each_receipt_is_ledgered_once() {
 }
 
 #[test]
-fn an_incidents_story_is_read_through_the_ledger_indexes() {
+fn lookups_by_incident_share_and_revision_use_their_indexes() {
     let (_dir, path, store) = open();
     drop(store);
     let conn = raw(&path);
@@ -1185,4 +1185,22 @@ fn an_incidents_story_is_read_through_the_ledger_indexes() {
     assert!(text.contains("ledger_by_incident"), "{text}");
     assert!(text.contains("ledger_by_share"), "{text}");
     assert!(!text.contains("SCAN ledger"), "{text}");
+    // Finding a later version of a share or a received bundle is a lookup.
+    for (table, id, index) in [
+        ("shares", "id", "shares_by_supersedes"),
+        ("inbox", "bundle_id", "inbox_by_supersedes"),
+    ] {
+        let plan: Vec<String> = conn
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN SELECT (SELECT n.{id} FROM {table} n
+                 WHERE n.supersedes = t.{id} LIMIT 1) FROM {table} t"
+            ))
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        let text = plan.join("\n");
+        assert!(text.contains(index), "{text}");
+    }
 }

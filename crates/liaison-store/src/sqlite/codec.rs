@@ -39,6 +39,11 @@ pub(crate) fn parse<T: FromStr>(what: &str, s: &str) -> Result<T> {
     s.parse().map_err(|_| corrupt(what, s))
 }
 
+/// Parse an optional stored value in its string form.
+pub(crate) fn parse_opt<T: FromStr>(what: &str, s: Option<String>) -> Result<Option<T>> {
+    s.map(|s| parse(what, &s)).transpose()
+}
+
 /// A stored integer that must fit `T` (counts, sizes, sequence numbers).
 pub(crate) fn int<T: TryFrom<i64>>(what: &str, v: i64) -> Result<T> {
     T::try_from(v).map_err(|_| StoreError::Corrupt(format!("stored {what} {v} is out of range")))

@@ -3,7 +3,9 @@
 use rusqlite::{params, Connection, Row};
 use uuid::Uuid;
 
-use super::codec::{all, count, first, int, now, parse, parse_ts, sql_len, ts};
+use super::codec::{
+    all, count, first, int, now, parse, parse_opt, parse_opt_ts, parse_ts, sql_len, ts,
+};
 use super::ledger;
 use crate::model::{Event, InboxRecord, NewInbound, NewRejection, RejectionRecord};
 use crate::store::Result;
@@ -132,11 +134,21 @@ pub(crate) fn item(conn: &Connection, bundle_id: Uuid) -> Result<Option<(InboxRe
         Ok((inbox_row(r)?, r.get("content")?))
     })?;
     found
-        .map(|(mut rec, content): (InboxRecord, Vec<u8>)| {
-            rec.recall = super::recalls::of_bundle(conn, rec.bundle_id)?;
-            Ok((rec, content))
-        })
+        .map(|(rec, content): (InboxRecord, Vec<u8>)| Ok((with_recall(conn, rec)?, content)))
         .transpose()
+}
+
+/// One inbox bundle, without its content.
+pub(crate) fn record(conn: &Connection, bundle_id: Uuid) -> Result<Option<InboxRecord>> {
+    let sql = format!("SELECT {INBOX_COLUMNS} FROM inbox WHERE bundle_id = ?1");
+    first(conn, &sql, [bundle_id.to_string()], inbox_row)?
+        .map(|rec| with_recall(conn, rec))
+        .transpose()
+}
+
+fn with_recall(conn: &Connection, mut rec: InboxRecord) -> Result<InboxRecord> {
+    rec.recall = super::recalls::of_bundle(conn, rec.bundle_id)?;
+    Ok(rec)
 }
 
 /// The signed manifest bytes of an inbox bundle.
@@ -176,23 +188,20 @@ fn inbox_row(r: &Row<'_>) -> Result<InboxRecord> {
         size: int("inbox size", r.get("size")?)?,
         receipt_json: r.get("receipt_json")?,
         exercise: r.get("exercise")?,
-        supersedes: super::outbox::opt_id(r, "supersedes")?,
-        superseded_by: super::outbox::opt_id(r, "superseded_by")?,
-        not_after: super::codec::parse_opt_ts("inbox not_after", r.get("not_after")?)?,
+        supersedes: parse_opt("inbox supersedes", r.get("supersedes")?)?,
+        superseded_by: parse_opt("inbox superseded_by", r.get("superseded_by")?)?,
+        not_after: parse_opt_ts("inbox not_after", r.get("not_after")?)?,
         recall: None,
     })
 }
 
 fn rejection_row(r: &Row<'_>) -> Result<RejectionRecord> {
-    let bundle_id: Option<String> = r.get("bundle_id")?;
     Ok(RejectionRecord {
         id: r.get("id")?,
         received_at: parse_ts("rejection received_at", &r.get::<_, String>("received_at")?)?,
         envelope_sha256: r.get("envelope_sha256")?,
         sender: parse("rejection sender", &r.get::<_, String>("sender")?)?,
-        bundle_id: bundle_id
-            .map(|b| parse("rejection bundle id", &b))
-            .transpose()?,
+        bundle_id: parse_opt("rejection bundle id", r.get("bundle_id")?)?,
         reason: r.get("reason")?,
         detail: r.get("detail")?,
         receipt_json: r.get("receipt_json")?,

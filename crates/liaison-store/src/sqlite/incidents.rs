@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, Row};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::codec::{all, corrupt, first, int, now, parse, parse_opt_ts, parse_ts, ts};
+use super::codec::{all, corrupt, first, int, now, parse, parse_opt, parse_opt_ts, parse_ts, ts};
 use super::ledger;
 use crate::error::{conflict_as, StoreError};
 use crate::model::{Event, IncidentRecord, LedgerRow, NewIncident, WebhookRecord};
@@ -268,9 +268,7 @@ fn row(r: &Row<'_>) -> Result<IncidentRecord> {
         title: r.get("title")?,
         severity: parse::<Severity>("incident severity", &severity)?,
         supply_chain: r.get("supply_chain")?,
-        trigger: trigger
-            .map(|t| parse::<Trigger>("incident trigger", &t))
-            .transpose()?,
+        trigger: parse_opt::<Trigger>("incident trigger", trigger)?,
         exercise: r.get("exercise")?,
         peers: strings("incident peers", "peers_json")?
             .iter()
@@ -285,10 +283,7 @@ fn row(r: &Row<'_>) -> Result<IncidentRecord> {
         closed_at: parse_opt_ts("incident closed_at", r.get("closed_at")?)?,
         ledger_seq: int("incident ledger_seq", r.get("ledger_seq")?)?,
         shares: Vec::new(),
-        origin: r
-            .get::<_, Option<String>>("origin")?
-            .map(|o| parse("incident origin", &o))
-            .transpose()?,
+        origin: parse_opt("incident origin", r.get("origin")?)?,
     })
 }
 

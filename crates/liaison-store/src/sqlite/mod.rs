@@ -466,6 +466,10 @@ impl Store for SqliteStore {
         self.read(|c| inbox::item(c, bundle_id))
     }
 
+    fn inbox_record(&self, bundle_id: Uuid) -> Result<Option<InboxRecord>> {
+        self.read(|c| inbox::record(c, bundle_id))
+    }
+
     fn inbox_manifest(&self, bundle_id: Uuid) -> Result<Option<Vec<u8>>> {
         self.read(|c| inbox::manifest(c, bundle_id))
     }

@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, Row};
 use uuid::Uuid;
 
 use super::codec::{
-    all, count, exists, first, int, now, parse, parse_opt_ts, parse_ts, sql_len, ts,
+    all, count, exists, first, int, now, parse, parse_opt, parse_opt_ts, parse_ts, sql_len, ts,
 };
 use super::ledger;
 use crate::error::{conflict_as, StoreError};
@@ -276,18 +276,11 @@ fn share_row(r: &Row<'_>) -> Result<ShareRecord> {
             None => None,
         },
         deliveries: Vec::new(),
-        supersedes: opt_id(r, "supersedes")?,
-        superseded_by: opt_id(r, "superseded_by")?,
+        supersedes: parse_opt("share supersedes", r.get("supersedes")?)?,
+        superseded_by: parse_opt("share superseded_by", r.get("superseded_by")?)?,
         not_after: parse_opt_ts("share not_after", r.get("not_after")?)?,
         recalls: Vec::new(),
     })
-}
-
-/// An optional id column.
-pub(crate) fn opt_id(r: &Row<'_>, col: &str) -> Result<Option<Uuid>> {
-    r.get::<_, Option<String>>(col)?
-        .map(|s| parse(col, &s))
-        .transpose()
 }
 
 fn delivery_row(r: &Row<'_>) -> Result<DeliveryRecord> {
