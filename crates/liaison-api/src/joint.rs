@@ -11,12 +11,12 @@ use chrono::{NaiveDate, Utc};
 use liaison_core::content::Kind;
 use liaison_core::joint::{self, IncidentRef, Item, ItemKind, JointLog, Status};
 use liaison_core::tlp::Tlp;
-use liaison_store::{IncidentRecord, Role, ShareState, User};
+use liaison_store::{IncidentRecord, Role, User};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::require_role;
-use crate::shares::{parse_id, share_view, ShareInput};
+use crate::shares::{parse_id, ShareInput};
 use crate::views::ShareView;
 use crate::{blocking, ApiError, AppState};
 
@@ -257,8 +257,5 @@ pub(crate) async fn share(
         )
     })
     .await?;
-    if share.state == ShareState::Released {
-        state.hooks.share_queued();
-    }
-    Ok((StatusCode::CREATED, Json(share_view(&share))))
+    Ok(crate::shares::created(&state, &share))
 }

@@ -52,17 +52,14 @@ pub(crate) async fn revise(
                 "share {id} was recalled; share the new content as a new share"
             )));
         }
-        // The same recipients, plus any added.
-        let mut to: Vec<String> = original
+        // The same recipients, plus any added (`resolve_peers` counts a
+        // peer named twice, by name and by node id, once).
+        let to: Vec<String> = original
             .deliveries
             .iter()
             .map(|d| d.peer.to_string())
+            .chain(req.to.iter().cloned())
             .collect();
-        for extra in &req.to {
-            if !to.contains(extra) {
-                to.push(extra.clone());
-            }
-        }
         let create = CreateShareRequest {
             tlp: req.tlp.clone().unwrap_or_else(|| original.tlp.to_string()),
             to,
@@ -78,19 +75,11 @@ pub(crate) async fn revise(
             not_after: req.not_after.clone(),
         };
         let mut input = ShareInput::parse(&create)?;
-        // A recipient given by name and by node id is one recipient.
-        let peers = crate::shares::resolve_peers(&st, &input.to)?;
-        let mut ids: Vec<String> = peers.iter().map(|p| p.node_id.to_string()).collect();
-        ids.dedup();
-        input.to = ids;
         input.supersedes = Some(id);
         plan_and_queue(&st, &user, input)
     })
     .await?;
-    if share.state == ShareState::Released {
-        state.hooks.share_queued();
-    }
-    Ok((StatusCode::CREATED, Json(share_view(&share))))
+    Ok(crate::shares::created(&state, &share))
 }
 
 /// `POST /api/shares/{id}/recall`.

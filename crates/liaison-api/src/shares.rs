@@ -93,10 +93,16 @@ pub(crate) async fn create(
     let request = ShareInput::parse(&req)?;
     let st = state.clone();
     let share = blocking(move || plan_and_queue(&st, &user, request)).await?;
+    Ok(created(&state, &share))
+}
+
+/// The answer to a share just stored: 201 with its view, after waking the
+/// delivery worker when it was sealed and queued (not held for approval).
+pub(crate) fn created(state: &AppState, share: &ShareRecord) -> (StatusCode, Json<ShareView>) {
     if share.state == ShareState::Released {
         state.hooks.share_queued();
     }
-    Ok((StatusCode::CREATED, Json(share_view(&share))))
+    (StatusCode::CREATED, Json(share_view(share)))
 }
 
 pub(crate) async fn preview(
@@ -590,8 +596,7 @@ pub(crate) async fn forward(
     }
     let st = state.clone();
     let share = blocking(move || forward_blocking(&st, &user, bundle_id, &req.to)).await?;
-    state.hooks.share_queued();
-    Ok((StatusCode::CREATED, Json(share_view(&share))))
+    Ok(created(&state, &share))
 }
 
 fn forward_blocking(
