@@ -117,30 +117,24 @@ impl Receiver {
                 }
                 // Recalled before it arrived: the tombstone refuses it.
                 if let Some(t) = self.store.inbound_recall(m.bundle_id)? {
-                    let refusal = Refusal {
-                        reason: RejectReason::Recalled,
-                        detail: format!(
-                            "the originator recalled bundle {} at {}: {}",
-                            m.bundle_id,
-                            t.recalled_at.to_rfc3339(),
-                            t.reason
-                        ),
-                        opened: Some((m.bundle_id, opened.manifest_sha256())),
-                    };
+                    let detail = format!(
+                        "the originator recalled bundle {} at {}: {}",
+                        m.bundle_id,
+                        t.recalled_at.to_rfc3339(),
+                        t.reason
+                    );
+                    let refusal = Refusal::of(&opened, RejectReason::Recalled, detail);
                     return self.refuse(peer, refusal, envelope_sha256, now);
                 }
                 // A revision revises a bundle of the same sender only.
                 if let Some(prev) = m.supersedes {
                     if let Some(rec) = self.store.inbox_record(prev)? {
                         if rec.sender != peer {
-                            let refusal = Refusal {
-                                reason: RejectReason::PolicyDenied,
-                                detail: format!(
-                                    "the bundle revises {prev}, which {} sent, not {peer}",
-                                    rec.sender
-                                ),
-                                opened: Some((m.bundle_id, opened.manifest_sha256())),
-                            };
+                            let detail = format!(
+                                "the bundle revises {prev}, which {} sent, not {peer}",
+                                rec.sender
+                            );
+                            let refusal = Refusal::of(&opened, RejectReason::PolicyDenied, detail);
                             return self.refuse(peer, refusal, envelope_sha256, now);
                         }
                     }
@@ -149,11 +143,8 @@ impl Receiver {
                     Kind::Coordination => match JointLog::from_json(&content) {
                         Ok(log) => Some(log),
                         Err(e) => {
-                            let refusal = Refusal {
-                                reason: RejectReason::InvalidContent,
-                                detail: e.to_string(),
-                                opened: Some((m.bundle_id, opened.manifest_sha256())),
-                            };
+                            let refusal =
+                                Refusal::of(&opened, RejectReason::InvalidContent, e.to_string());
                             return self.refuse(peer, refusal, envelope_sha256, now);
                         }
                     },
@@ -297,11 +288,11 @@ impl Receiver {
         if reasons.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Refusal {
-            reason: RejectReason::PolicyDenied,
-            detail: reasons.join("; "),
-            opened: Some((m.bundle_id, opened.manifest_sha256())),
-        }))
+        Ok(Some(Refusal::of(
+            opened,
+            RejectReason::PolicyDenied,
+            reasons.join("; "),
+        )))
     }
 
     /// Whether `peer` takes part in the incident of a joint log it sent: an
@@ -398,13 +389,8 @@ impl Receiver {
         content: Vec<u8>,
     ) -> Result<(Opened, Vec<u8>, Inventory), Refusal> {
         let m = &opened.manifest;
-        let refuse = |reason, detail: String, opened: Opened| {
-            Err(Refusal {
-                reason,
-                detail,
-                opened: Some((opened.manifest.bundle_id, opened.manifest_sha256())),
-            })
-        };
+        let refuse =
+            |reason, detail: String, opened: Opened| Err(Refusal::of(&opened, reason, detail));
         // The delivering peer signed this manifest. A re-share is a new
         // bundle signed by the forwarder, carrying the original inside: a
         // bundle relayed by anyone else is refused.
@@ -487,6 +473,17 @@ struct Refusal {
     detail: String,
     /// Bundle id and manifest digest, when the envelope opened.
     opened: Option<(uuid::Uuid, String)>,
+}
+
+impl Refusal {
+    /// A refusal of an envelope that opened (its bundle is named).
+    fn of(opened: &Opened, reason: RejectReason, detail: String) -> Refusal {
+        Refusal {
+            reason,
+            detail,
+            opened: Some((opened.manifest.bundle_id, opened.manifest_sha256())),
+        }
+    }
 }
 
 /// An `Error` frame.
