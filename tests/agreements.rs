@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{json, Value};
-use support::{agree, liaison, wait_until, TestNode, FAST_DELIVERY, OPEN_AGREEMENT, STIX};
+use support::{
+    agree, liaison, pin_and_agree, printed, wait_until, TestNode, FAST_DELIVERY, OPEN_AGREEMENT,
+    STIX,
+};
 
 /// A started node with fast retries.
 fn node(root: &std::path::Path, name: &str) -> TestNode {
@@ -416,9 +419,7 @@ fn redaction_keeps_internal_indicators_at_home() {
     let tmp = tempfile::tempdir().unwrap();
     let mut a = node(tmp.path(), "acme");
     let mut b = node(tmp.path(), "bolt");
-    a.pin(&b);
-    b.pin(&a);
-    agree(&a, &b, REDACTING);
+    pin_and_agree(&a, &b, REDACTING);
     let bundle = investigation_bundle();
     let file = tmp.path().join("investigation.json");
     std::fs::write(&file, &bundle).unwrap();
@@ -465,11 +466,7 @@ fn redaction_keeps_internal_indicators_at_home() {
     );
     assert!(ok, "{out}{err}");
     assert!(out.contains("redacted:  removed"), "{out}");
-    let share = out
-        .lines()
-        .find_map(|l| l.strip_prefix("share: "))
-        .unwrap()
-        .to_string();
+    let share = printed(&out, "share");
     wait_until(Duration::from_secs(20), "the receipt", || {
         deliveries_in(&a.share_view(&share), "delivered") == 1
     });
@@ -543,11 +540,7 @@ fn green_is_reshared_with_the_originators_signature_and_amber_never_is() {
     // GREEN goes on to Cobalt, which A never pinned.
     let (ok, out, err) = cli(&b, &["inbox", "forward", &green, "--to", "cobalt"]);
     assert!(ok, "{out}{err}");
-    let fwd = out
-        .lines()
-        .find_map(|l| l.strip_prefix("share: "))
-        .unwrap()
-        .to_string();
+    let fwd = printed(&out, "share");
     wait_until(Duration::from_secs(20), "the re-share to C", || {
         deliveries_in(&b.share_view(&fwd), "delivered") == 1
     });

@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{agree, liaison, wait_until, TestNode, FAST_DELIVERY, STIX};
+use support::{liaison, pin_and_agree, wait_until, TestNode, FAST_DELIVERY, STIX};
 
 /// ACME → Bolt: AMBER and above need two distinct approvals.
 const TWO_APPROVERS: &str = r#"
@@ -40,9 +40,7 @@ fn a_share_needing_two_approvals_is_released_after_the_second_distinct_one() {
     a.configure(FAST_DELIVERY);
     a.start();
     b.start();
-    a.pin(&b);
-    b.pin(&a);
-    agree(&a, &b, TWO_APPROVERS);
+    pin_and_agree(&a, &b, TWO_APPROVERS);
     let ana = a.add_user("ana", "analyst");
     let alice = a.add_user("alice", "approver");
     let bob = a.add_user("bob", "approver");
@@ -173,9 +171,7 @@ fn a_rejection_ends_the_share_and_needs_a_comment() {
     let mut b = TestNode::init(tmp.path(), "bolt");
     a.start();
     b.start();
-    a.pin(&b);
-    b.pin(&a);
-    agree(&a, &b, TWO_APPROVERS);
+    pin_and_agree(&a, &b, TWO_APPROVERS);
     let ana = a.add_user("ana", "analyst");
     let bob = a.add_user("bob", "approver");
     let carol = a.add_user("carol", "approver");

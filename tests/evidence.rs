@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
-use support::{agree, liaison, wait_until, TestNode, FAST_DELIVERY, STIX};
+use support::{liaison, pin_and_agree, wait_until, TestNode, FAST_DELIVERY, STIX};
 
 /// ACME → Bolt: AMBER and above need one approval.
 const ONE_APPROVER: &str = r#"
@@ -83,9 +83,7 @@ fn an_exported_archive_verifies_offline_and_any_change_fails() {
     a.configure("\n[ledger]\ncheckpoint_every = 1\n");
     a.start();
     b.start();
-    a.pin(&b);
-    b.pin(&a);
-    let (agreement_id, _) = agree(&a, &b, ONE_APPROVER);
+    let (agreement_id, _) = pin_and_agree(&a, &b, ONE_APPROVER);
     let ana = a.add_user("ana", "analyst");
     let alice = a.add_user("alice", "approver");
     let audrey = a.add_user("audrey", "auditor");

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{agree, wait_until, TestNode, FAST_DELIVERY};
+use support::{pin_and_agree, printed, wait_until, TestNode, FAST_DELIVERY};
 
 /// ACME → peer: advisories up to AMBER, one legal approval from AMBER.
 const ADVISORIES: &str = r#"
@@ -106,9 +106,7 @@ fn an_incident_notifies_escalates_and_reports_in_order() {
         n.start();
     }
     for (x, y) in [(&a, &b), (&a, &c)] {
-        x.pin(y);
-        y.pin(x);
-        agree(x, y, ADVISORIES);
+        pin_and_agree(x, y, ADVISORIES);
     }
     let (ok, out, err) = a.cli_as(&a.token, &["peer", "roster", "bolt", "--tier", "1"]);
     assert!(ok, "{out}{err}");
@@ -136,11 +134,7 @@ fn an_incident_notifies_escalates_and_reports_in_order() {
         ],
     );
     assert!(ok, "{out}{err}");
-    let id = out
-        .lines()
-        .find_map(|l| l.strip_prefix("incident: "))
-        .expect("incident id")
-        .to_string();
+    let id = printed(&out, "incident");
     assert!(
         out.contains("yes: an upstream dependency is suspected"),
         "{out}"
@@ -440,9 +434,7 @@ fn joint_actions_and_decisions_flow_both_ways_under_the_agreements() {
         n.start();
     }
     for (x, y) in [(&a, &b), (&a, &c)] {
-        x.pin(y);
-        y.pin(x);
-        agree(x, y, JOINT);
+        pin_and_agree(x, y, JOINT);
     }
     let ana = a.add_user("ana", "analyst");
     let lena = a.add_user("lena", "approver");
@@ -464,11 +456,7 @@ fn joint_actions_and_decisions_flow_both_ways_under_the_agreements() {
         ],
     );
     assert!(ok, "{out}{err}");
-    let id = out
-        .lines()
-        .find_map(|l| l.strip_prefix("incident: "))
-        .expect("incident id")
-        .to_string();
+    let id = printed(&out, "incident");
     // Nothing to share yet: a clear refusal.
     let (ok, _, err) = a.cli_as(&ana, &["incident", "share", &id]);
     assert!(!ok);
@@ -489,11 +477,7 @@ fn joint_actions_and_decisions_flow_both_ways_under_the_agreements() {
         ],
     );
     assert!(ok, "{out}{err}");
-    let action = out
-        .lines()
-        .find_map(|l| l.strip_prefix("item: "))
-        .expect("item id")
-        .to_string();
+    let action = printed(&out, "item");
     let (ok, out, err) = a.cli_as(
         &ana,
         &[
@@ -517,11 +501,7 @@ fn joint_actions_and_decisions_flow_both_ways_under_the_agreements() {
     let (ok, out, err) = a.cli_as(&ana, &["incident", "share", &id]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("state: awaiting_approval"), "{out}");
-    let share = out
-        .lines()
-        .find_map(|l| l.strip_prefix("share: "))
-        .unwrap()
-        .to_string();
+    let share = printed(&out, "share");
     let (status, v) = a.call_as(
         &lena,
         "POST",
@@ -646,9 +626,7 @@ fn a_deadline_that_passes_while_the_originator_is_down_is_escalated_after_restar
     ));
     a.start();
     b.start();
-    a.pin(&b);
-    b.pin(&a);
-    agree(&a, &b, JOINT);
+    pin_and_agree(&a, &b, JOINT);
     let ana = a.add_user("ana", "analyst");
     let (status, inc) = a.call_as(
         &ana,

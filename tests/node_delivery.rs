@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use liaison_core::identity::NodeId;
 use liaison_core::receipt::{Outcome, SignedReceipt};
 use serde_json::Value;
-use support::{agree, pinned_pair, unique_stix, wait_until, TestNode, OPEN_AGREEMENT, STIX};
+use support::{
+    agree, pinned_pair, printed, unique_stix, wait_until, TestNode, OPEN_AGREEMENT, STIX,
+};
 
 /// Deliveries of a share in state `state`.
 fn deliveries_in(share: &Value, state: &str) -> usize {
@@ -146,11 +148,7 @@ fn csaf_under_a_stricter_bundle_label_and_misp_imported_by_the_cli_arrive_intact
         "{stdout}{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let share = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("share: "))
-        .expect("share id")
-        .to_string();
+    let share = printed(&stdout, "share");
     wait_until(Duration::from_secs(30), "the MISP receipt", || {
         deliveries_in(&a.share_view(&share), "delivered") == 1
     });

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::{
-    agree, liaison, stix_with_indicator, wait_until, TestNode, FAST_DELIVERY, OPEN_AGREEMENT, STIX,
+    liaison, pin_and_agree, printed, stix_with_indicator, wait_until, TestNode, FAST_DELIVERY,
+    OPEN_AGREEMENT, STIX,
 };
 
 fn inbox(node: &TestNode, all: bool) -> Vec<Value> {
@@ -96,9 +97,7 @@ fn revise_then_recall_reaches_every_recipient_online_or_not() {
         n.start();
     }
     for (x, y) in [(&a, &b), (&a, &c)] {
-        x.pin(y);
-        y.pin(x);
-        agree(x, y, OPEN_AGREEMENT);
+        pin_and_agree(x, y, OPEN_AGREEMENT);
     }
     let indicator = format!("indicator--{}", uuid::Uuid::new_v4());
     let v1_file = tmp.path().join("v1.json");
@@ -125,11 +124,7 @@ fn revise_then_recall_reaches_every_recipient_online_or_not() {
         v1_file.to_str().unwrap(),
     ]);
     assert!(ok, "{out}{err}");
-    let v1 = out
-        .lines()
-        .find_map(|l| l.strip_prefix("share: "))
-        .unwrap()
-        .to_string();
+    let v1 = printed(&out, "share");
     for n in [&b, &c] {
         wait_until(Duration::from_secs(30), "version 1", || {
             ids(&inbox(n, false)).contains(&v1)
@@ -142,11 +137,7 @@ fn revise_then_recall_reaches_every_recipient_online_or_not() {
     assert!(out.contains(&format!("revises:   {v1}")), "{out}");
     assert!(out.contains("state:     released"), "{out}");
     assert!(out.contains("bolt") && out.contains("cobalt"), "{out}");
-    let v2 = out
-        .lines()
-        .find_map(|l| l.strip_prefix("share: "))
-        .unwrap()
-        .to_string();
+    let v2 = printed(&out, "share");
     // A version that was revised cannot be revised again.
     let (ok, _, err) = a.cli(&["share", "revise", &v1, v2_file.to_str().unwrap()]);
     assert!(!ok);
@@ -397,11 +388,7 @@ fn an_expired_share_is_treated_as_recalled_and_a_recall_can_come_first() {
         file.to_str().unwrap(),
     ]);
     assert!(ok, "{out}{err}");
-    let id = out
-        .lines()
-        .find_map(|l| l.strip_prefix("share: "))
-        .unwrap()
-        .to_string();
+    let id = printed(&out, "share");
     wait_until(Duration::from_secs(30), "the bundle at bolt", || {
         ids(&inbox(&b, false)).contains(&id)
     });
@@ -432,11 +419,7 @@ fn an_expired_share_is_treated_as_recalled_and_a_recall_can_come_first() {
         file.to_str().unwrap(),
     ]);
     assert!(ok, "{out}{err}");
-    let late = out
-        .lines()
-        .find_map(|l| l.strip_prefix("share: "))
-        .unwrap()
-        .to_string();
+    let late = printed(&out, "share");
     let (ok, out, err) = a.cli(&["share", "recall", &late, "--reason", "sent by mistake"]);
     assert!(ok, "{out}{err}");
     b.start();
@@ -467,9 +450,7 @@ fn bundles_above_the_configured_maximum_are_refused_clearly_on_both_sides() {
     for n in [&mut a, &mut b] {
         n.start();
     }
-    a.pin(&b);
-    b.pin(&a);
-    agree(&a, &b, OPEN_AGREEMENT);
+    pin_and_agree(&a, &b, OPEN_AGREEMENT);
     // Above ACME's own limit: refused before anything is parsed or sealed.
     let big = format!("{{\"note\": \"{}\"}}", "x".repeat(5000));
     let (status, v) = a.post(

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
-use support::{agree, TestNode, FAST_DELIVERY};
+use support::{pin_and_agree, TestNode, FAST_DELIVERY};
 
 /// ACME → Bolt: AMBER needs one approval; internal addresses are removed.
 const APPROVAL_AGREEMENT: &str = r#"
@@ -184,9 +184,7 @@ fn an_amber_share_is_drafted_approved_delivered_and_received_in_chromium() {
     a.configure(FAST_DELIVERY);
     a.start();
     b.start();
-    a.pin(&b);
-    b.pin(&a);
-    agree(&a, &b, APPROVAL_AGREEMENT);
+    pin_and_agree(&a, &b, APPROVAL_AGREEMENT);
     let ana = a.add_user("ana", "analyst");
     let lena = a.add_user("lena", "approver");
     let bob = b.add_user("bob", "analyst");

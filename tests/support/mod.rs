@@ -422,9 +422,7 @@ pub fn pinned_pair(root: &Path) -> (TestNode, TestNode) {
     a.configure(FAST_DELIVERY);
     a.start();
     b.start();
-    a.pin(&b);
-    b.pin(&a);
-    agree(&a, &b, OPEN_AGREEMENT);
+    pin_and_agree(&a, &b, OPEN_AGREEMENT);
     (a, b)
 }
 
@@ -471,6 +469,22 @@ impl TestNode {
         );
         body
     }
+}
+
+/// Pin `a` and `b` to each other and bring `toml` into force between them
+/// (see [`agree`]).
+pub fn pin_and_agree(a: &TestNode, b: &TestNode, toml: &str) -> (String, u64) {
+    a.pin(b);
+    b.pin(a);
+    agree(a, b, toml)
+}
+
+/// What the CLI printed after `label: ` on a line of its own (an id).
+pub fn printed(out: &str, label: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{label}: ")))
+        .unwrap_or_else(|| panic!("no `{label}:` line in {out}"))
+        .to_string()
 }
 
 /// `a` proposes `toml` to `b`, `b` countersigns, and both hold it in force
