@@ -110,19 +110,7 @@ fn an_exported_archive_verifies_offline_and_any_change_fails() {
     });
     // A checkpoint covering the receipt, so that every entry is provable.
     let receipt_seq = a.ledger_kinds("receipt.stored")[0]["seq"].as_u64().unwrap();
-    wait_until(
-        Duration::from_secs(30),
-        "a checkpoint covering the receipt",
-        || {
-            let (status, cps) = a.get("/api/ledger/checkpoints");
-            status == 200
-                && cps
-                    .as_array()
-                    .and_then(|c| c.last())
-                    .and_then(|c| c["size"].as_u64())
-                    .is_some_and(|size| size > receipt_seq)
-        },
-    );
+    a.wait_for_checkpoint_over(receipt_seq);
 
     // Only auditors (and admins) export.
     let (status, body) = a.call_as(&ana, "GET", "/api/evidence", None);

@@ -278,19 +278,9 @@ fn an_incident_notifies_escalates_and_reports_in_order() {
 
 /// GET a TAXII 2.1 resource on `node` as `token`: the JSON answer.
 fn taxii(node: &TestNode, token: &str, path: &str) -> Value {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut resp = agent
-        .get(format!("http://{}{path}", node.api))
-        .header("Authorization", format!("Bearer {token}"))
-        .header("Accept", "application/taxii+json;version=2.1")
-        .call()
-        .expect("TAXII request on loopback");
-    assert_eq!(resp.status().as_u16(), 200, "{path}");
-    serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap()
+    let (status, body) = node.taxii_as(token, path);
+    assert_eq!(status, 200, "{path}: {body}");
+    body
 }
 
 /// A STIX bundle whose indicator has a fresh id, named `name`.

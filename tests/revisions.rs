@@ -35,28 +35,10 @@ fn ids(items: &[Value]) -> Vec<String> {
         .collect()
 }
 
-/// GET a TAXII resource: status and JSON.
-fn taxii(node: &TestNode, path: &str) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut resp = agent
-        .get(format!("http://{}{path}", node.api))
-        .header("Authorization", format!("Bearer {}", node.token))
-        .header("Accept", "application/taxii+json;version=2.1")
-        .call()
-        .expect("TAXII request on loopback");
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 /// Every object TAXII serves on `node` in its "Everything received"
 /// collection (latest versions); and, for `object`, its versions.
 fn served(node: &TestNode, object: &str) -> (Vec<Value>, Vec<String>) {
-    let (status, c) = taxii(node, "/taxii2/liaison/collections/");
+    let (status, c) = node.taxii_as(&node.token, "/taxii2/liaison/collections/");
     assert_eq!(status, 200, "{c}");
 
     let mut objects = Vec::new();
@@ -68,10 +50,13 @@ fn served(node: &TestNode, object: &str) -> (Vec<Value>, Vec<String>) {
         .filter(|col| col["title"] == "Everything received");
     for col in everything {
         let id = col["id"].as_str().unwrap();
-        let (_, o) = taxii(node, &format!("/taxii2/liaison/collections/{id}/objects/"));
+        let (_, o) = node.taxii_as(
+            &node.token,
+            &format!("/taxii2/liaison/collections/{id}/objects/"),
+        );
         objects.extend(o["objects"].as_array().cloned().unwrap_or_default());
-        let (status, v) = taxii(
-            node,
+        let (status, v) = node.taxii_as(
+            &node.token,
             &format!("/taxii2/liaison/collections/{id}/objects/{object}/versions/"),
         );
         if status == 200 {
@@ -262,19 +247,7 @@ fn revise_then_recall_reaches_every_recipient_online_or_not() {
     let last = a.ledger_kinds("recall.receipt_stored")[1]["seq"]
         .as_u64()
         .unwrap();
-    wait_until(
-        Duration::from_secs(30),
-        "a checkpoint over the receipts",
-        || {
-            let (status, cps) = a.get("/api/ledger/checkpoints");
-            status == 200
-                && cps
-                    .as_array()
-                    .and_then(|c| c.last())
-                    .and_then(|c| c["size"].as_u64())
-                    .is_some_and(|size| size > last)
-        },
-    );
+    a.wait_for_checkpoint_over(last);
     let auditor = a.add_user("audrey", "auditor");
     let file = tmp.path().join("evidence.tar");
     let out = liaison()

@@ -204,6 +204,35 @@ impl TestNode {
         read(resp)
     }
 
+    /// GET a TAXII 2.1 resource as `token`: status and JSON.
+    pub fn taxii_as(&self, token: &str, path: &str) -> (u16, Value) {
+        let resp = self
+            .agent
+            .get(&self.url(path))
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Accept", "application/taxii+json;version=2.1")
+            .call();
+        read(resp)
+    }
+
+    /// Wait (bounded) until a signed checkpoint covers ledger entry `seq`,
+    /// so that every entry up to it is provable.
+    pub fn wait_for_checkpoint_over(&self, seq: u64) {
+        wait_until(
+            Duration::from_secs(30),
+            "a checkpoint covering the entry",
+            || {
+                let (status, cps) = self.get("/api/ledger/checkpoints");
+                status == 200
+                    && cps
+                        .as_array()
+                        .and_then(|c| c.last())
+                        .and_then(|c| c["size"].as_u64())
+                        .is_some_and(|size| size > seq)
+            },
+        );
+    }
+
     /// POST JSON with the admin token.
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         let resp = self
