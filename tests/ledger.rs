@@ -34,11 +34,15 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// Copy a node home (stopped) to `to`.
+/// Copy a node home (stopped) to `to`: its files (the `spool/` directory
+/// only ever holds anonymous files, gone when the node stops).
 fn copy_home(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            continue;
+        }
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
 }

@@ -440,6 +440,26 @@ fn bundles_above_the_configured_maximum_are_refused_clearly_on_both_sides() {
         "{v}"
     );
     assert_eq!(a.ledger_kinds("share.refused").len(), 1);
+    // The same from the CLI, whose upload streams: refused as it arrives.
+    let file = tmp.path().join("big.note");
+    std::fs::write(&file, &big).unwrap();
+    let (ok, out, err) = a.cli(&[
+        "share",
+        "create",
+        "--tlp",
+        "green",
+        "--kind",
+        "note",
+        "--to",
+        "bolt",
+        file.to_str().unwrap(),
+    ]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("more than 4096 bytes") && err.contains("max_bundle_bytes"),
+        "{err}"
+    );
+    assert_eq!(a.ledger_kinds("share.refused").len(), 2);
     // Within ACME's limit but above Bolt's: a signed negative receipt.
     let id = a.share("green", &["bolt"], STIX);
     wait_until(Duration::from_secs(30), "bolt's refusal", || {

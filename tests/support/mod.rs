@@ -166,6 +166,30 @@ impl TestNode {
         self.child.is_some()
     }
 
+    /// GET with the admin token: the raw body of a 200 answer.
+    pub fn raw_bytes(&self, path: &str) -> Vec<u8> {
+        let mut resp = self
+            .agent
+            .get(&self.url(path))
+            .header("Authorization", &self.auth())
+            .config()
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build()
+            .call()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "GET {path}");
+        resp.body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .unwrap()
+    }
+
+    /// The daemon's process id, while started.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The daemon's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default()

@@ -12,7 +12,7 @@ use axum::{Extension, Json};
 use chrono::Utc;
 use liaison_core::envelope::Draft;
 use liaison_core::ledger::kinds;
-use liaison_core::manifest::{sha256_hex, Approval};
+use liaison_core::manifest::Approval;
 use liaison_core::policy::Decision;
 use liaison_store::{ApprovalDecision, ApprovalRecord, Event, Role, ShareRecord, ShareState, User};
 use serde::{Deserialize, Serialize};
@@ -140,16 +140,8 @@ pub(crate) async fn show(
             let input = input_of(&st, &share)?;
             let peers = resolve_peers(&st, &input.to)?;
             let agreements = standings(&st, &peers)?;
-            let plan = plan_for(&st, &input, &peers, &agreements)?;
-            let value = serde_json::to_value(&plan).unwrap_or_default();
-            out.preview = Some(PreviewView {
-                decision: value["decision"].clone(),
-                recipients: value["recipients"].as_array().cloned().unwrap_or_default(),
-                removals: value["removals"].as_array().cloned().unwrap_or_default(),
-                content: String::from_utf8(plan.content.clone()).ok(),
-                size: plan.content.len() as u64,
-                sha256: sha256_hex(&plan.content),
-            });
+            let plan = plan_for(&st, &input, &peers, &agreements, &Default::default())?;
+            out.preview = Some(crate::shares::preview_of(&plan, &input.body)?);
         }
         Ok(Json(out))
     })
@@ -182,7 +174,7 @@ fn input_of(state: &AppState, share: &ShareRecord) -> Result<ShareInput, ApiErro
         kind: share.kind,
         to: strings("to"),
         individuals: strings("individuals"),
-        body,
+        body: crate::body::Body::Bytes(body),
     })
 }
 
@@ -324,7 +316,7 @@ fn release(
             decision_sha256: a.decision_sha256.clone(),
         })
         .collect();
-    let mut plan = plan_for(state, &input, &peers, &agreements)?;
+    let mut plan = plan_for(state, &input, &peers, &agreements, &Default::default())?;
     // Policy again, now counting the approvals.
     let n = u32::try_from(approvals.len()).unwrap_or(u32::MAX);
     plan.decision = match plan.decision {
@@ -395,7 +387,7 @@ fn release(
         share.id,
         draft,
         &peers,
-        plan.content,
+        plan.redacted.map_or(input.body, crate::body::Body::Bytes),
         ledger,
         Commit::Approved,
     ) {

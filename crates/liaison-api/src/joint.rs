@@ -252,7 +252,7 @@ pub(crate) async fn share(
                 kind: Kind::Coordination,
                 to,
                 individuals: Vec::new(),
-                body,
+                body: crate::body::Body::Bytes(body),
             },
         )
     })

@@ -14,6 +14,7 @@
 pub mod agreements;
 pub mod approvals;
 mod auth;
+mod body;
 mod error;
 mod evidence;
 mod inbox;
@@ -61,6 +62,11 @@ pub trait NodeHooks: Send + Sync + 'static {
     fn max_bundle_bytes(&self) -> u64 {
         48 * 1024 * 1024
     }
+    /// Where uploaded content and the envelopes sealed from it are spooled
+    /// on their way into the store (anonymous files).
+    fn spool_dir(&self) -> std::path::PathBuf {
+        std::env::temp_dir()
+    }
     /// How often each tier's contact path must be verified.
     fn contact_schedule(&self) -> ContactSchedule {
         ContactSchedule::default()
@@ -106,9 +112,9 @@ impl AppState {
     }
 }
 
-/// Largest `POST /api/shares` body: 64 MiB of JSON (about 48 MiB of
-/// base64 content). Axum's 2 MB default is too small for real advisories;
-/// larger bundles need streaming, which the API does not do yet.
+/// Largest JSON `POST /api/shares` body: 64 MiB (about 48 MiB of base64
+/// content). Larger bundles go as `multipart/form-data`, which streams to
+/// disk and is bounded by `[limits] max_bundle_bytes` instead.
 pub const MAX_SHARE_REQUEST: usize = 64 * 1024 * 1024;
 
 /// The API router. Everything under `/api` except `/api/health` needs a
@@ -123,16 +129,21 @@ pub fn router(state: AppState) -> Router {
         .route("/api/contacts/check", post(peers::check_all))
         .route(
             "/api/shares",
+            // Bounded per body type in `shares::share_input`: JSON by
+            // MAX_SHARE_REQUEST, multipart content by `[limits]`.
             get(shares::list)
                 .post(shares::create)
-                .layer(axum::extract::DefaultBodyLimit::max(MAX_SHARE_REQUEST)),
+                .layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route(
             "/api/shares/preview",
             post(shares::preview).layer(axum::extract::DefaultBodyLimit::max(MAX_SHARE_REQUEST)),
         )
         .route("/api/shares/{id}", get(shares::show))
-        .route("/api/shares/{id}/revise", post(revisions::revise))
+        .route(
+            "/api/shares/{id}/revise",
+            post(revisions::revise).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/api/shares/{id}/recall", post(revisions::recall))
         .route("/api/shares/{id}/stix", get(stix_export::share))
         .route(

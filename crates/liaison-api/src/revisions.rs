@@ -20,16 +20,17 @@ use crate::shares::{parse_id, plan_and_queue, share_view, ShareInput};
 use crate::views::{CreateShareRequest, RecallRequest, ReviseShareRequest, ShareView};
 use crate::{blocking, ApiError, AppState};
 
-/// `POST /api/shares/{id}/revise`.
+/// `POST /api/shares/{id}/revise`: JSON with the content inside, or
+/// multipart with the content beside the request (as `POST /api/shares`).
 pub(crate) async fn revise(
     State(state): State<AppState>,
     Extension(user): Extension<User>,
     Path(id): Path<String>,
-    req: Result<Json<ReviseShareRequest>, JsonRejection>,
+    request: axum::extract::Request,
 ) -> Result<(StatusCode, Json<ShareView>), ApiError> {
     require_role(&user, &[Role::Analyst, Role::Approver])?;
     let id = parse_id(&id)?;
-    let Json(req) = req?;
+    let (req, body) = crate::body::read_request::<ReviseShareRequest>(&state, request).await?;
     let st = state.clone();
     let share = blocking(move || {
         let original = st
@@ -74,7 +75,10 @@ pub(crate) async fn revise(
             incident: st.store.incident_of_share(id)?.map(|i| i.to_string()),
             not_after: req.not_after.clone(),
         };
-        let mut input = ShareInput::parse(&create)?;
+        let mut input = match body {
+            Some(body) => ShareInput::parse_with(&create, body)?,
+            None => ShareInput::parse(&create)?,
+        };
         input.supersedes = Some(id);
         plan_and_queue(&st, &user, input)
     })

@@ -27,6 +27,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::require_role;
+use crate::body::Body;
 use crate::views::{
     CreateShareRequest, DeliveryView, PreviewView, RecallDeliveryView, RecallView, ReceiptView,
     ShareView,
@@ -82,18 +83,59 @@ pub(crate) fn parse_id(id: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| ApiError::bad_request("invalid_id", format!("`{id}` is not a UUID")))
 }
 
+/// `POST /api/shares`: a JSON [`CreateShareRequest`] with the content
+/// inside, or `multipart/form-data` with the request and the raw content
+/// as two parts (see [`crate::body`]), which streams to disk: the way for
+/// large bundles.
 pub(crate) async fn create(
     State(state): State<AppState>,
     Extension(user): Extension<User>,
-    req: Result<Json<CreateShareRequest>, JsonRejection>,
+    request: axum::extract::Request,
 ) -> Result<(StatusCode, Json<ShareView>), ApiError> {
     // Approvers may draft too; they can never approve their own share.
     require_role(&user, &[Role::Analyst, Role::Approver])?;
-    let Json(req) = req?;
-    let request = ShareInput::parse(&req)?;
+    let request = match share_input(&state, request).await {
+        Ok(r) => r,
+        // Refused as it streamed in: ledgered like any refused share.
+        Err(e) if e.code == "too_large" => {
+            let (st, message) = (state.clone(), e.message.clone());
+            blocking(move || {
+                st.store.append(&Event {
+                    kind: kinds::SHARE_REFUSED,
+                    actor: user.id.clone(),
+                    body: json!({ "reason": "too_large", "detail": message }),
+                })?;
+                Ok(())
+            })
+            .await?;
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    create_from(&state, user, request).await
+}
+
+/// Store the share `request` of `user` (the web form's way in, too).
+pub(crate) async fn create_from(
+    state: &AppState,
+    user: User,
+    request: ShareInput,
+) -> Result<(StatusCode, Json<ShareView>), ApiError> {
+    require_role(&user, &[Role::Analyst, Role::Approver])?;
     let st = state.clone();
     let share = blocking(move || plan_and_queue(&st, &user, request)).await?;
-    Ok(created(&state, &share))
+    Ok(created(state, &share))
+}
+
+/// The share request of a JSON or multipart body.
+pub(crate) async fn share_input(
+    state: &AppState,
+    request: axum::extract::Request,
+) -> Result<ShareInput, ApiError> {
+    match crate::body::read_request::<CreateShareRequest>(state, request).await? {
+        (req, Some(body)) => ShareInput::parse_with(&req, body),
+        (req, None) => ShareInput::parse(&req),
+    }
 }
 
 /// The answer to a share just stored: 201 with its view, after waking the
@@ -116,21 +158,43 @@ pub(crate) async fn preview(
     let st = state.clone();
     blocking(move || {
         let peers = resolve_peers(&st, &request.to)?;
-        envelope::check_content(request.kind, request.tlp, &request.body)
-            .map_err(|e| seal_error(&e))?;
+        let info = check_body(&request).map_err(|e| seal_error(&e))?;
         let agreements = standings(&st, &peers)?;
-        let plan = plan_for(&st, &request, &peers, &agreements)?;
-        let value = serde_json::to_value(&plan).unwrap_or_default();
-        Ok(Json(PreviewView {
-            decision: value["decision"].clone(),
-            recipients: value["recipients"].as_array().cloned().unwrap_or_default(),
-            removals: value["removals"].as_array().cloned().unwrap_or_default(),
-            content: String::from_utf8(plan.content.clone()).ok(),
-            size: plan.content.len() as u64,
-            sha256: sha256_hex(&plan.content),
-        }))
+        let plan = plan_for(&st, &request, &peers, &agreements, &info.inventory)?;
+        preview_of(&plan, &request.body).map(Json)
     })
     .await
+}
+
+/// What a preview shows of `plan` for content `body`.
+pub(crate) fn preview_of(plan: &ReleasePlan, body: &Body) -> Result<PreviewView, ApiError> {
+    let value = serde_json::to_value(plan).unwrap_or_default();
+    let sent = match &plan.redacted {
+        Some(r) => std::borrow::Cow::Borrowed(&r[..]),
+        None => body.in_memory("a preview")?,
+    };
+    Ok(PreviewView {
+        decision: value["decision"].clone(),
+        recipients: value["recipients"].as_array().cloned().unwrap_or_default(),
+        removals: value["removals"].as_array().cloned().unwrap_or_default(),
+        content: std::str::from_utf8(&sent).ok().map(str::to_string),
+        size: sent.len() as u64,
+        sha256: sha256_hex(&sent),
+    })
+}
+
+/// Validate a share's content, streaming it when it is spooled.
+pub(crate) fn check_body(req: &ShareInput) -> Result<content::ContentInfo, SealError> {
+    match &req.body {
+        Body::Bytes(b) => envelope::check_content(req.kind, req.tlp, b),
+        Body::Spooled { .. } => {
+            let reader = req
+                .body
+                .reader()
+                .map_err(|e| SealError::Content(content::ContentError::Read(e.to_string())))?;
+            envelope::check_content_reader(req.kind, req.tlp, reader)
+        }
+    }
 }
 
 /// A share request, parsed and checked.
@@ -144,28 +208,35 @@ pub(crate) struct ShareInput {
     pub kind: Kind,
     pub to: Vec<String>,
     pub individuals: Vec<String>,
-    pub body: Vec<u8>,
+    pub body: Body,
 }
 
 impl ShareInput {
+    /// A JSON request, with its content inside.
     pub(crate) fn parse(req: &CreateShareRequest) -> Result<ShareInput, ApiError> {
+        ShareInput::parse_with(req, Body::Bytes(request_content(req)?))
+    }
+
+    /// A request whose content is `body`.
+    pub(crate) fn parse_with(req: &CreateShareRequest, body: Body) -> Result<ShareInput, ApiError> {
         let tlp: Tlp = req
             .tlp
             .parse()
             .map_err(|e: liaison_core::tlp::ParseTlpError| {
                 ApiError::bad_request("invalid_tlp", e.to_string())
             })?;
-        let body = request_content(req)?;
         let kind = match &req.kind {
             Some(k) => k
                 .parse::<Kind>()
                 .map_err(|e| ApiError::bad_request("invalid_kind", e.to_string()))?,
-            None => content::detect(&body).ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_kind",
-                    "cannot tell what the content is; set `kind`",
-                )
-            })?,
+            None => content::detect(&body.in_memory("telling the kind of content")?).ok_or_else(
+                || {
+                    ApiError::bad_request(
+                        "invalid_kind",
+                        "cannot tell what the content is; set `kind`",
+                    )
+                },
+            )?,
         };
         if req.to.is_empty() {
             return Err(ApiError::bad_request(
@@ -272,6 +343,7 @@ pub(crate) fn plan_for(
     req: &ShareInput,
     peers: &[PeerRecord],
     agreements: &[Option<(AgreementRecord, SignedAgreement)>],
+    inventory: &content::Inventory,
 ) -> Result<ReleasePlan, ApiError> {
     let candidates: Vec<Candidate<'_>> = peers
         .iter()
@@ -286,14 +358,27 @@ pub(crate) fn plan_for(
             agreement_sha256: a.as_ref().map(|(rec, _)| rec.sha256.as_str()),
         })
         .collect();
+    // Spooled content that an agreement redacts is redacted in memory, up
+    // to `body::MAX_IN_MEMORY` (beyond, the planner refuses it).
+    let me = state.keys.node_id();
+    let held;
+    let content = match &req.body {
+        Body::Spooled { len, .. }
+            if *len <= crate::body::MAX_IN_MEMORY && release::redacts(&me, &candidates) =>
+        {
+            held = req.body.in_memory("redaction")?;
+            release::Drafted::Bytes(&held)
+        }
+        body => body.drafted(inventory),
+    };
     let request = Request {
         kind: req.kind,
         tlp: req.tlp,
-        content: &req.body,
+        content,
         individuals: &req.individuals,
         approvals: 0,
     };
-    release::plan(&state.keys.node_id(), &request, &candidates, Utc::now())
+    release::plan(&me, &request, &candidates, Utc::now())
         .map_err(|e| ApiError::unprocessable("invalid_content", e.to_string()))
 }
 
@@ -309,6 +394,7 @@ pub(crate) fn plan_and_queue(
     let peers = resolve_peers(state, &req.to)?;
     let agreements = standings(state, &peers)?;
     let recipients: Vec<String> = peers.iter().map(|p| p.node_id.to_string()).collect();
+    let content_sha256 = req.body.sha256();
     let refuse = |code: &'static str, message: String, details: serde_json::Value| {
         store.append(&Event {
             kind: kinds::SHARE_REFUSED,
@@ -319,7 +405,7 @@ pub(crate) fn plan_and_queue(
                 "tlp": req.tlp,
                 "kind": req.kind,
                 "to": recipients,
-                "content_sha256": sha256_hex(&req.body),
+                "content_sha256": content_sha256,
                 "details": details,
             }),
         })?;
@@ -331,7 +417,7 @@ pub(crate) fn plan_and_queue(
     };
     // Too large for this node: refused before anything parses it.
     let max = state.hooks.max_bundle_bytes();
-    if req.body.len() as u64 > max {
+    if req.body.len() > max {
         return Err(refuse(
             "too_large",
             format!(
@@ -344,11 +430,14 @@ pub(crate) fn plan_and_queue(
         .with_status(StatusCode::PAYLOAD_TOO_LARGE));
     }
     // What is wrong with the content itself comes first, whoever it is for.
-    if let Err(e) = envelope::check_content(req.kind, req.tlp, &req.body) {
-        let err = seal_error(&e);
-        return Err(refuse(err.code, err.message, serde_json::Value::Null)?);
-    }
-    let plan = plan_for(state, &req, &peers, &agreements)?;
+    let info = match check_body(&req) {
+        Ok(info) => info,
+        Err(e) => {
+            let err = seal_error(&e);
+            return Err(refuse(err.code, err.message, serde_json::Value::Null)?);
+        }
+    };
+    let plan = plan_for(state, &req, &peers, &agreements, &info.inventory)?;
     let removed = removal_summary(&plan);
 
     let approvals_required = match &plan.decision {
@@ -391,7 +480,7 @@ pub(crate) fn plan_and_queue(
                 "kind": req.kind,
                 "to": recipients,
                 "approvals_required": approvals_required,
-                "content_sha256": sha256_hex(&req.body),
+                "content_sha256": content_sha256,
                 "redacted": removed,
             }),
         };
@@ -400,7 +489,7 @@ pub(crate) fn plan_and_queue(
             created_by: user.id.clone(),
             tlp: req.tlp,
             kind: req.kind,
-            content: req.body,
+            content: req.body.payload(),
             manifest: Vec::new(),
             manifest_sha256: String::new(),
             dsse: Vec::new(),
@@ -440,7 +529,7 @@ pub(crate) fn plan_and_queue(
         id,
         draft,
         &peers,
-        plan.content,
+        plan.redacted.map_or(req.body, Body::Bytes),
         ledger,
         Commit::Create,
     ) {
@@ -499,7 +588,7 @@ pub(crate) fn seal_and_store(
     id: Uuid,
     mut draft: Draft,
     peers: &[PeerRecord],
-    body: Vec<u8>,
+    body: Body,
     ledger: Ledgered,
     commit: Commit,
 ) -> Result<ShareRecord, SealFailure> {
@@ -507,18 +596,23 @@ pub(crate) fn seal_and_store(
         .iter()
         .map(card_of)
         .collect::<Result<Vec<IdentityCard>, ApiError>>()?;
-    let signed = envelope::sign_as(&state.keys, state.org(), &draft, &body, Utc::now(), id)
-        .map_err(SealFailure::Seal)?;
+    let signed = match &body {
+        Body::Bytes(b) => envelope::sign_as(&state.keys, state.org(), &draft, b, Utc::now(), id),
+        // Validated as it was planned (`check_body`), one object at a
+        // time; the signature covers its size and digest.
+        Body::Spooled { len, sha256, .. } => {
+            let digest = liaison_core::manifest::ContentDigest {
+                media_type: draft.kind.media_type().to_string(),
+                size: *len,
+                sha256: sha256.clone(),
+            };
+            envelope::sign_digest(&state.keys, state.org(), &draft, digest, Utc::now(), id)
+        }
+    }
+    .map_err(SealFailure::Seal)?;
     let mut deliveries = Vec::with_capacity(peers.len());
     for p in peers {
-        let mut ct = Vec::with_capacity(body.len() + 2048);
-        envelope::encrypt_to(&signed, &body, &[p.node_id], &mut ct)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        deliveries.push(NewDelivery {
-            peer: p.node_id,
-            envelope_sha256: sha256_hex(&ct),
-            envelope: ct,
-        });
+        deliveries.push(seal_for(state, &signed, &body, p)?);
     }
     let m = &signed.manifest;
     let mut event_body = json!({
@@ -550,7 +644,7 @@ pub(crate) fn seal_and_store(
         manifest_sha256: signed.manifest_sha256(),
         manifest: signed.manifest_bytes.clone(),
         dsse: signed.dsse.to_json(),
-        content: body,
+        content: body.payload(),
         deliveries,
         state: ShareState::Released,
         approvals_required: 0,
@@ -567,6 +661,45 @@ pub(crate) fn seal_and_store(
         .store
         .share(share.id)?
         .ok_or_else(|| ApiError::internal("share vanished after commit"))?)
+}
+
+/// Encrypt `signed` with content `body` for peer `p`: in memory for content
+/// in memory, into a spool file (hashed as it is written) for spooled
+/// content.
+fn seal_for(
+    state: &AppState,
+    signed: &envelope::SignedBundle,
+    body: &Body,
+    p: &PeerRecord,
+) -> Result<NewDelivery, ApiError> {
+    let failed = |e: String| ApiError::internal(format!("sealing for {}: {e}", p.name));
+    match body {
+        Body::Bytes(b) => {
+            let mut ct = Vec::with_capacity(b.len() + 2048);
+            envelope::encrypt_to(signed, b, &[p.node_id], &mut ct)
+                .map_err(|e| failed(e.to_string()))?;
+            Ok(NewDelivery {
+                peer: p.node_id,
+                envelope_sha256: sha256_hex(&ct),
+                envelope: ct.into(),
+            })
+        }
+        Body::Spooled { .. } => {
+            let file = crate::body::spool_file(&state.hooks.spool_dir())?;
+            let mut out = crate::body::Hashing::new(std::io::BufWriter::new(&file));
+            let reader = body.reader().map_err(|e| failed(e.to_string()))?;
+            envelope::encrypt_from(signed, reader, &[p.node_id], &mut out)
+                .map_err(|e| failed(e.to_string()))?;
+            std::io::Write::flush(&mut out).map_err(|e| failed(e.to_string()))?;
+            let (len, sha256) = (out.len, out.digest());
+            drop(out);
+            Ok(NewDelivery {
+                peer: p.node_id,
+                envelope_sha256: sha256,
+                envelope: liaison_store::Payload::File(std::sync::Arc::new(file), len),
+            })
+        }
+    }
 }
 
 /// `POST /api/inbox/{id}/forward`.
@@ -661,9 +794,15 @@ fn forward_blocking(
         kind: original.kind,
         to: to.to_vec(),
         individuals: Vec::new(),
-        body: content,
+        body: Body::Bytes(content),
     };
-    let plan = plan_for(state, &request, &peers, &agreements)?;
+    let plan = plan_for(
+        state,
+        &request,
+        &peers,
+        &agreements,
+        &content::Inventory::default(),
+    )?;
     reasons.extend(plan.decision.reasons().iter().cloned());
     if matches!(plan.decision, Decision::NeedsApproval { .. }) {
         reasons.push(liaison_core::policy::Reason {
@@ -671,7 +810,7 @@ fn forward_blocking(
             message: "a re-share that needs release approval is not supported yet".into(),
         });
     }
-    if plan.content != request.body {
+    if plan.redacted.is_some() {
         reasons.push(liaison_core::policy::Reason {
             code: liaison_core::policy::ReasonCode::ReshareNotAllowed,
             message: "a recipient's agreement would redact the content, but a re-share keeps the originator's signed content byte for byte".into(),
@@ -825,6 +964,8 @@ fn delivery_view(d: &DeliveryRecord) -> DeliveryView {
         peer_name: d.peer_name.clone(),
         state: d.state.to_string(),
         attempts: d.attempts,
+        envelope_size: d.envelope_size,
+        bytes_sent: d.bytes_sent,
         next_attempt_at: d.next_attempt_at,
         last_error: d.last_error.clone(),
         completed_at: d.completed_at,

@@ -173,6 +173,13 @@ pub struct DeliveryView {
     pub state: String,
     /// Attempts so far.
     pub attempts: u32,
+    /// Size of the envelope for this recipient.
+    #[serde(default)]
+    pub envelope_size: u64,
+    /// Envelope bytes sent over all attempts (a transfer that was cut
+    /// resumes where the recipient's stored parts end).
+    #[serde(default)]
+    pub bytes_sent: u64,
     /// Next attempt (pending only).
     pub next_attempt_at: DateTime<Utc>,
     /// Last transport error.

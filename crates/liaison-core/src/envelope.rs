@@ -211,7 +211,21 @@ pub fn check_content(
     tlp: Tlp,
     content: &[u8],
 ) -> Result<content::ContentInfo, SealError> {
-    let info = content::validate(kind, content)?;
+    check_label(tlp, content::validate(kind, content)?)
+}
+
+/// [`check_content`] on content read from `reader` (STIX is checked one
+/// object at a time: memory stays bounded whatever the size).
+pub fn check_content_reader<R: Read>(
+    kind: Kind,
+    tlp: Tlp,
+    reader: R,
+) -> Result<content::ContentInfo, SealError> {
+    let info = content::validate_reader(kind, reader)?;
+    check_label(tlp, info)
+}
+
+fn check_label(tlp: Tlp, info: content::ContentInfo) -> Result<content::ContentInfo, SealError> {
     if let Some(inner) = info.max_tlp {
         if inner > tlp {
             return Err(SealError::TlpBelowContent {
@@ -245,6 +259,33 @@ pub fn sign_as(
     bundle_id: Uuid,
 ) -> Result<SignedBundle, SealError> {
     check_content(draft.kind, draft.tlp, content)?;
+    sign_digest(
+        keys,
+        sender_org,
+        draft,
+        ContentDigest::of(draft.kind, content),
+        now,
+        bundle_id,
+    )
+}
+
+/// Sign the manifest of content already checked ([`check_content_reader`])
+/// and digested: the signature covers the content's size and SHA-256, so
+/// content that streams from disk is never held in memory to be signed.
+pub fn sign_digest(
+    keys: &NodeKeys,
+    sender_org: &str,
+    draft: &Draft,
+    digest: ContentDigest,
+    now: DateTime<Utc>,
+    bundle_id: Uuid,
+) -> Result<SignedBundle, SealError> {
+    if digest.media_type != draft.kind.media_type() {
+        return Err(SealError::Encrypt(format!(
+            "digest of `{}` content for a `{}` bundle",
+            digest.media_type, draft.kind
+        )));
+    }
     if draft.recipients.is_empty() {
         return Err(SealError::NoRecipients);
     }
@@ -279,7 +320,7 @@ pub fn sign_as(
         community: draft.community.clone(),
         individuals: draft.individuals.clone(),
         approvals: draft.approvals.clone(),
-        content: ContentDigest::of(draft.kind, content),
+        content: digest,
         supersedes: draft.supersedes,
         exercise: draft.exercise,
         forwarded_from: draft.forwarded_from.clone(),
@@ -303,6 +344,17 @@ pub fn sign_as(
 pub fn encrypt_to<W: Write>(
     bundle: &SignedBundle,
     content: &[u8],
+    to: &[NodeId],
+    out: W,
+) -> Result<(), SealError> {
+    encrypt_from(bundle, content, to, out)
+}
+
+/// [`encrypt_to`] with the content read from `content`, in chunks: it must
+/// yield exactly the signed size and digest, or nothing is finished.
+pub fn encrypt_from<R: Read, W: Write>(
+    bundle: &SignedBundle,
+    mut content: R,
     to: &[NodeId],
     out: W,
 ) -> Result<(), SealError> {
@@ -333,9 +385,23 @@ pub fn encrypt_to<W: Write>(
     w.write_all(&(dsse.len() as u32).to_be_bytes())
         .map_err(io_err)?;
     w.write_all(&dsse).map_err(io_err)?;
-    w.write_all(&(content.len() as u64).to_be_bytes())
-        .map_err(io_err)?;
-    w.write_all(content).map_err(io_err)?;
+    let size = bundle.manifest.content.size;
+    w.write_all(&size.to_be_bytes()).map_err(io_err)?;
+    let digest = copy_hashing(&mut content, &mut w, size).map_err(|e| match e {
+        OpenError::Sink(e) => io_err(e),
+        other => SealError::Encrypt(format!("reading the content: {other}")),
+    })?;
+    let mut extra = [0u8; 1];
+    if content.read(&mut extra).map_err(io_err)? != 0 {
+        return Err(SealError::Encrypt(
+            "the content is longer than the signed size".into(),
+        ));
+    }
+    if digest != bundle.manifest.content.sha256 {
+        return Err(SealError::Encrypt(
+            "the content differs from the signed digest".into(),
+        ));
+    }
     w.finish().map_err(io_err)?;
     Ok(())
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::agreement::AgreementState;
-use crate::content::Kind;
+use crate::content::{Inventory, Kind};
 use crate::identity::NodeId;
 use crate::manifest::AgreementRef;
 use crate::policy::{self, Decision, Direction, ShareFacts, Standing};
@@ -49,9 +49,11 @@ pub struct RecipientPlan {
 /// The plan for a whole share.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReleasePlan {
-    /// The content that would be sealed (redacted by every recipient's rules).
+    /// The content that would be sealed, when the recipients' rules changed
+    /// it; `None`: the content goes as drafted (not copied, so content that
+    /// streams from disk stays there).
     #[serde(skip)]
-    pub content: Vec<u8>,
+    pub redacted: Option<Vec<u8>>,
     /// Every removal made to reach `content`, over all recipients' rules.
     pub removals: Vec<Removal>,
     /// One decision for the share (see [`policy::combine`]).
@@ -68,11 +70,40 @@ pub struct Request<'a> {
     /// The bundle's TLP.
     pub tlp: Tlp,
     /// The content as drafted (before redaction).
-    pub content: &'a [u8],
+    pub content: Drafted<'a>,
     /// The named people a TLP:RED share is for.
     pub individuals: &'a [String],
     /// How many distinct approvals the share already holds.
     pub approvals: u32,
+}
+
+/// The drafted content, as the planner sees it.
+#[derive(Debug, Clone, Copy)]
+pub enum Drafted<'a> {
+    /// In memory: redacted as the recipients' agreements say.
+    Bytes(&'a [u8]),
+    /// Streamed from disk (too large to hold): only its size and inventory
+    /// ([`crate::content::validate_reader`]) are known, so the plan fails
+    /// if any recipient's agreement redacts.
+    Streamed {
+        /// Size in bytes.
+        size: u64,
+        /// What the content holds.
+        inventory: &'a Inventory,
+    },
+}
+
+/// Whether any recipient's agreement redacts what `me` sends it (the
+/// content must then be in memory to be planned).
+pub fn redacts(me: &NodeId, recipients: &[Candidate<'_>]) -> bool {
+    recipients.iter().any(|c| rules_for(me, c).is_some())
+}
+
+fn rules_for<'a>(me: &NodeId, c: &Candidate<'a>) -> Option<&'a redact::RedactRules> {
+    c.standing
+        .and_then(|s| s.agreement.flow(me, &c.node_id))
+        .map(|t| &t.redact)
+        .filter(|rules| !rules.is_empty())
 }
 
 /// Plan sending `request` from `me` to `recipients`, at `now`.
@@ -89,25 +120,40 @@ pub fn plan(
         individuals,
         approvals,
     } = *request;
-    let mut sent = content.to_vec();
+    let mut redacted: Option<Vec<u8>> = None;
     let mut all_removals: Vec<Removal> = Vec::new();
     let mut per: Vec<Vec<Removal>> = Vec::with_capacity(recipients.len());
-    for c in recipients {
-        let rules = c
-            .standing
-            .and_then(|s| s.agreement.flow(me, &c.node_id))
-            .map(|t| &t.redact);
-        match rules {
-            Some(rules) if !rules.is_empty() => {
-                per.push(redact::redact(kind, content, rules)?.removals);
-                let Redacted { content, removals } = redact::redact(kind, &sent, rules)?;
-                sent = content;
-                all_removals.extend(removals);
+    let inventory = match content {
+        Drafted::Bytes(content) => {
+            for c in recipients {
+                match rules_for(me, c) {
+                    Some(rules) => {
+                        per.push(redact::redact(kind, content, rules)?.removals);
+                        let sent = redacted.as_deref().unwrap_or(content);
+                        let Redacted { content, removals } = redact::redact(kind, sent, rules)?;
+                        if !removals.is_empty() {
+                            redacted = Some(content);
+                        }
+                        all_removals.extend(removals);
+                    }
+                    None => per.push(Vec::new()),
+                }
             }
-            _ => per.push(Vec::new()),
+            crate::content::inventory(kind, redacted.as_deref().unwrap_or(content))
         }
-    }
-    let mut facts = ShareFacts::new(kind, tlp, &sent);
+        Drafted::Streamed { size, inventory } => {
+            if redacts(me, recipients) {
+                return Err(RedactError::Content(format!(
+                    "a recipient's agreement redacts this share, and its {size} bytes stream \
+                     from disk: redaction works on content held in memory, so redact it at \
+                     the source or share a smaller bundle"
+                )));
+            }
+            per.resize(recipients.len(), Vec::new());
+            inventory.clone()
+        }
+    };
+    let mut facts = ShareFacts::with_inventory(kind, tlp, inventory);
     facts.individuals = individuals.to_vec();
     facts.approvals = approvals;
     let mut plans = Vec::with_capacity(recipients.len());
@@ -139,7 +185,7 @@ pub fn plan(
     }
     let decision = policy::combine(plans.iter().map(|p| p.decision.clone()));
     Ok(ReleasePlan {
-        content: sent,
+        redacted,
         removals: all_removals,
         decision,
         recipients: plans,

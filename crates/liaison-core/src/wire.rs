@@ -8,6 +8,9 @@
 //! Hello    -> HelloAck      first stream of a connection: the dialer learns
 //!                           that the listener accepted its certificate
 //! Deliver  -> Receipt       body: one age envelope -> body: DSSE receipt JSON
+//! Part     -> PartAck       a large envelope, one chunk at a time (resumable):
+//!             | Receipt       body: u16be(len) PartHeader JSON, then the chunk
+//!                             -> body: PartAck JSON; the last part -> Receipt
 //! Ping     -> Pong          body: JSON nonce       -> body: DSSE pong JSON
 //! any      -> Error         body: JSON {code, message}
 //! ```
@@ -48,6 +51,10 @@ pub enum FrameType {
     Message = 7,
     /// Answer to `Message` (DSSE JSON).
     MessageAck = 8,
+    /// One chunk of a large envelope; body [`encode_part`].
+    Part = 9,
+    /// How much of an envelope the receiver holds; body [`PartAck`] JSON.
+    PartAck = 10,
     /// A refusal; body `WireErrorBody` JSON.
     Error = 15,
 }
@@ -63,6 +70,8 @@ impl FrameType {
             6 => FrameType::Pong,
             7 => FrameType::Message,
             8 => FrameType::MessageAck,
+            9 => FrameType::Part,
+            10 => FrameType::PartAck,
             15 => FrameType::Error,
             _ => return None,
         })
@@ -70,7 +79,7 @@ impl FrameType {
 
     /// Whether the body is a small control document (not an envelope).
     pub fn is_control(self) -> bool {
-        self != FrameType::Deliver
+        !matches!(self, FrameType::Deliver | FrameType::Part)
     }
 }
 
@@ -83,6 +92,11 @@ pub struct FrameLimits {
     pub max_envelope: u32,
 }
 
+impl FrameLimits {
+    /// Largest `Part` body: one chunk and its header.
+    pub const MAX_PART: u32 = PART_SIZE + 4096;
+}
+
 impl Default for FrameLimits {
     fn default() -> Self {
         FrameLimits {
@@ -90,6 +104,68 @@ impl Default for FrameLimits {
             max_envelope: 256 * 1024 * 1024,
         }
     }
+}
+
+/// Envelopes larger than this go in `Part` frames of this size: each part
+/// is stored by the receiver as it arrives, so a transfer cut halfway
+/// resumes from the last stored part, and neither side holds more than one
+/// part of it in memory.
+pub const PART_SIZE: u32 = 1024 * 1024;
+
+/// The header of a `Part` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartHeader {
+    /// SHA-256 (hex) of the whole envelope: names the transfer.
+    pub envelope_sha256: String,
+    /// Size of the whole envelope.
+    pub size: u64,
+    /// Where this chunk starts. A sender that does not know how much the
+    /// receiver holds sends an empty chunk at offset 0 and is told.
+    pub offset: u64,
+}
+
+/// Body of a `PartAck`: how many bytes of the envelope the receiver holds
+/// (durably). The sender continues from there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartAck {
+    /// Bytes held, from the start of the envelope.
+    pub received: u64,
+}
+
+/// Encode a `Part` body.
+pub fn encode_part(header: &PartHeader, chunk: &[u8]) -> Vec<u8> {
+    let json = serde_json::to_vec(header).unwrap_or_default();
+    let mut out = Vec::with_capacity(2 + json.len() + chunk.len());
+    out.extend_from_slice(&(json.len() as u16).to_be_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(chunk);
+    out
+}
+
+/// Decode a `Part` body into its header and chunk, checking that the
+/// chunk lies inside the envelope and the digest is 64 hex digits.
+pub fn decode_part(body: &[u8]) -> Result<(PartHeader, &[u8]), WireError> {
+    let bad = |m: &str| WireError::BadBody(FrameType::Part, m.to_string());
+    let (len, rest) = body
+        .split_first_chunk::<2>()
+        .ok_or_else(|| bad("shorter than its header length"))?;
+    let len = usize::from(u16::from_be_bytes(*len));
+    if rest.len() < len {
+        return Err(bad("shorter than its header"));
+    }
+    let (json, chunk) = rest.split_at(len);
+    let header: PartHeader = parse_body(FrameType::Part, json)?;
+    let hex = header.envelope_sha256.as_bytes();
+    if hex.len() != 64 || !hex.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(bad("envelope_sha256 must be 64 lowercase hex digits"));
+    }
+    let end = header.offset.checked_add(chunk.len() as u64);
+    if end.is_none_or(|end| end > header.size) {
+        return Err(bad("the chunk runs past the end of the envelope"));
+    }
+    Ok((header, chunk))
 }
 
 /// A decoded frame header.
@@ -170,10 +246,10 @@ pub fn decode_header(
     }
     let frame_type = FrameType::from_u8(raw[1]).ok_or(WireError::UnknownType(raw[1]))?;
     let len = u32::from_be_bytes([raw[2], raw[3], raw[4], raw[5]]);
-    let limit = if frame_type.is_control() {
-        limits.max_control
-    } else {
-        limits.max_envelope
+    let limit = match frame_type {
+        FrameType::Deliver => limits.max_envelope,
+        FrameType::Part => FrameLimits::MAX_PART,
+        _ => limits.max_control,
     };
     if len > limit {
         return Err(WireError::TooLarge {
@@ -350,7 +426,45 @@ mod tests {
         assert_eq!(err.code(), "malformed_frame");
     }
 
+    #[test]
+    fn parts_round_trip_and_stay_inside_the_envelope() {
+        let header = PartHeader {
+            envelope_sha256: "ab".repeat(32),
+            size: 10,
+            offset: 4,
+        };
+        let body = encode_part(&header, b"chunk!");
+        let (h, chunk) = decode_part(&body).unwrap();
+        assert_eq!((h, chunk), (header.clone(), &b"chunk!"[..]));
+        // 4 + 7 > 10
+        let err = decode_part(&encode_part(&header, b"chunk!!")).unwrap_err();
+        assert!(err.to_string().contains("past the end"), "{err}");
+        let overflow = PartHeader {
+            offset: u64::MAX,
+            size: u64::MAX,
+            ..header.clone()
+        };
+        assert!(decode_part(&encode_part(&overflow, b"x")).is_err());
+        let upper = PartHeader {
+            envelope_sha256: "AB".repeat(32),
+            ..header
+        };
+        assert!(decode_part(&encode_part(&upper, b"")).is_err());
+        assert!(decode_part(&[0]).is_err());
+        assert!(decode_part(&[0, 50, b'{']).is_err());
+        let h = decode_header(
+            &encode_header(FrameType::Part, FrameLimits::MAX_PART + 1),
+            &FrameLimits::default(),
+        );
+        assert!(matches!(h, Err(WireError::TooLarge { .. })));
+    }
+
     proptest! {
+        #[test]
+        fn decode_part_never_panics(body in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = decode_part(&body);
+        }
+
         #[test]
         fn decode_never_panics(raw in any::<[u8; FRAME_HEADER_LEN]>()) {
             let _ = decode_header(&raw, &FrameLimits::default());

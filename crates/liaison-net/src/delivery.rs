@@ -17,7 +17,7 @@ use liaison_core::identity::NodeId;
 use liaison_core::ledger::kinds;
 use liaison_core::manifest::sha256_hex;
 use liaison_core::receipt::{Outcome, SignedReceipt};
-use liaison_core::wire::FrameType;
+use liaison_core::wire::{self, encode_part, FrameType, PartAck, PartHeader, PART_SIZE};
 use liaison_store::{DueDelivery, Event, Store, StoredReceipt};
 use serde_json::json;
 use tokio::sync::{watch, Notify, Semaphore};
@@ -40,6 +40,9 @@ pub struct DeliveryConfig {
     /// When nothing wakes the worker, it still looks at the outbox this
     /// often (a safety net; shares normally wake it at once).
     pub idle_poll: Duration,
+    /// Pause after each part of a large envelope (none by default): paces
+    /// a bulk transfer on a link it shares with other traffic.
+    pub part_interval: Duration,
 }
 
 impl Default for DeliveryConfig {
@@ -50,6 +53,7 @@ impl Default for DeliveryConfig {
             backoff_max: Duration::from_secs(300),
             max_in_flight: 64,
             idle_poll: Duration::from_secs(5),
+            part_interval: Duration::ZERO,
         }
     }
 }
@@ -243,15 +247,18 @@ impl<H: Handler> Ctx<H> {
             self.retry(&d, "the peer is not pinned".into(), at).await;
             return;
         };
-        let answer = self
-            .endpoint
-            .request(
-                &card,
-                FrameType::Deliver,
-                &d.envelope,
-                self.config.request_timeout,
-            )
-            .await;
+        let mut sent = 0u64;
+        let answer = self.send(&card, &d, &mut sent).await;
+        if sent > 0 {
+            let (store, id) = (self.store.clone(), d.id);
+            let counted = tokio::task::spawn_blocking(move || store.delivery_sent(id, sent)).await;
+            if let Err(e) = counted
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+            {
+                tracing::warn!(error = %e, "cannot count the bytes sent of a delivery");
+            }
+        }
         let receipt = match answer {
             Ok((FrameType::Receipt, body)) => body,
             Ok((other, _)) => {
@@ -276,6 +283,95 @@ impl<H: Handler> Ctx<H> {
                     .await
             }
         }
+    }
+
+    /// Send `d`'s envelope and return the peer's answer, counting the
+    /// envelope bytes put on the wire in `sent`. An envelope up to one part
+    /// goes in one `Deliver` frame; a larger one in `Part` frames, starting
+    /// where the peer says it holds the envelope up to, so a transfer cut
+    /// halfway resumes instead of starting over.
+    async fn send(
+        &self,
+        card: &liaison_core::identity::IdentityCard,
+        d: &DueDelivery,
+        sent: &mut u64,
+    ) -> Result<(FrameType, Vec<u8>), NetError> {
+        let timeout = self.config.request_timeout;
+        if d.envelope_size <= u64::from(PART_SIZE) {
+            let envelope = self.chunk(d, 0).await?;
+            *sent += envelope.len() as u64;
+            return self
+                .endpoint
+                .request(card, FrameType::Deliver, &envelope, timeout)
+                .await;
+        }
+        let header = |offset| PartHeader {
+            envelope_sha256: d.envelope_sha256.clone(),
+            size: d.envelope_size,
+            offset,
+        };
+        // How much does the peer hold already?
+        let mut answer = self
+            .endpoint
+            .request(
+                card,
+                FrameType::Part,
+                &encode_part(&header(0), &[]),
+                timeout,
+            )
+            .await?;
+        let mut waits = 0u32;
+        loop {
+            let held = match &answer {
+                (FrameType::PartAck, body) => {
+                    wire::parse_body::<PartAck>(FrameType::PartAck, body)
+                        .map_err(|e| NetError::Protocol(e.to_string()))?
+                        .received
+                }
+                _ => return Ok(answer),
+            };
+            if held > d.envelope_size {
+                return Err(NetError::Protocol(format!(
+                    "the peer holds {held} bytes of a {}-byte envelope",
+                    d.envelope_size
+                )));
+            }
+            let body = if held == d.envelope_size {
+                // Whole, and being opened by an earlier request of ours:
+                // ask again shortly for the receipt.
+                waits += 1;
+                if waits > 240 {
+                    return Err(NetError::Timeout);
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                encode_part(&header(held), &[])
+            } else {
+                let chunk = self.chunk(d, held).await?;
+                *sent += chunk.len() as u64;
+                encode_part(&header(held), &chunk)
+            };
+            // The last part is answered once the envelope is opened and
+            // checked, which takes longer than storing a part.
+            let last = held + u64::from(PART_SIZE) >= d.envelope_size;
+            let wait = if last { timeout * 6 } else { timeout };
+            answer = self
+                .endpoint
+                .request(card, FrameType::Part, &body, wait)
+                .await?;
+            if !self.config.part_interval.is_zero() {
+                tokio::time::sleep(self.config.part_interval).await;
+            }
+        }
+    }
+
+    /// One part of `d`'s envelope from `offset`, read from the store.
+    async fn chunk(&self, d: &DueDelivery, offset: u64) -> Result<Vec<u8>, NetError> {
+        let (store, id) = (self.store.clone(), d.id);
+        let max = PART_SIZE as usize;
+        tokio::task::spawn_blocking(move || store.envelope_chunk(id, offset, max))
+            .await
+            .map_err(|e| NetError::Protocol(format!("task failed: {e}")))?
+            .map_err(|e| NetError::Protocol(format!("cannot read the envelope to send: {e}")))
     }
 
     /// Verify the receipt and store it with the delivery's completion.

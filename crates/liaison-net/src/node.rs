@@ -44,6 +44,9 @@ pub struct NodeConfig {
     pub contacts: Option<ContactSchedule>,
     /// Incident deadlines and escalation webhooks.
     pub escalation: EscalationConfig,
+    /// Where the content of large envelopes is spooled while it is checked
+    /// (`None`: the system temporary directory).
+    pub spool: Option<std::path::PathBuf>,
 }
 
 impl NodeConfig {
@@ -58,6 +61,7 @@ impl NodeConfig {
             checkpoints: CheckpointConfig::default(),
             contacts: Some(ContactSchedule::default()),
             escalation: EscalationConfig::default(),
+            spool: None,
         }
     }
 }
@@ -105,8 +109,12 @@ impl Node {
             Arc::new(AgreementDesk::with_keys(store.clone(), keys.clone()))
                 as Arc<dyn MessageHandler>
         });
-        let receiver = Receiver::new(store.clone(), keys.clone(), directory.clone(), config.open)
-            .with_messages(handler);
+        let mut receiver =
+            Receiver::new(store.clone(), keys.clone(), directory.clone(), config.open)
+                .with_messages(handler);
+        if let Some(dir) = &config.spool {
+            receiver = receiver.with_spool(dir.clone());
+        }
         let endpoint = Endpoint::bind(
             config.listen,
             &keys,

@@ -8,7 +8,9 @@
 //! a local failure (the store is unavailable) is answered with an `Error`
 //! frame, which the sender retries.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -23,9 +25,10 @@ use liaison_core::ledger::kinds;
 use liaison_core::manifest::sha256_hex;
 use liaison_core::policy::{self, Direction, ShareFacts, Standing};
 use liaison_core::receipt::{Outcome, Receipt, RejectReason, SignedReceipt};
-use liaison_core::wire::{self, FrameType, Ping, Pong, WireErrorBody};
-use liaison_store::{Event, NewInbound, NewRejection, Store, StoreError};
+use liaison_core::wire::{self, FrameType, PartAck, PartHeader, Ping, Pong, WireErrorBody};
+use liaison_store::{Event, NewInbound, NewRejection, Payload, Store, StoreError};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use crate::directory::PeerDirectory;
 use crate::transport::Handler;
@@ -46,6 +49,12 @@ pub struct Receiver {
     limits: OpenLimits,
     refusals: Arc<Mutex<HashMap<Option<NodeId>, Instant>>>,
     messages: Option<Arc<dyn MessageHandler>>,
+    /// Where the content of an envelope received in parts is written while
+    /// it is checked (anonymous files: nothing is left after a crash).
+    spool: PathBuf,
+    /// Envelopes whose last part arrived and that are being opened, so a
+    /// sender that asks again meanwhile is told to wait, not served twice.
+    completing: Arc<Mutex<HashSet<(NodeId, String)>>>,
 }
 
 /// Answers `Message` frames: signed documents for higher layers (agreement
@@ -82,7 +91,16 @@ impl Receiver {
             limits,
             refusals: Arc::new(Mutex::new(HashMap::new())),
             messages: None,
+            spool: std::env::temp_dir(),
+            completing: Arc::new(Mutex::new(HashSet::new())),
         }
+    }
+
+    /// Write the content of envelopes received in parts under `dir`
+    /// (default: the system temporary directory).
+    pub fn with_spool(mut self, dir: PathBuf) -> Receiver {
+        self.spool = dir;
+        self
     }
 
     /// Answer `Message` frames with `handler` (without one they are refused
@@ -95,15 +113,54 @@ impl Receiver {
     /// Handle one delivery from `peer` (blocking: crypto and the store).
     /// Returns the signed receipt JSON, or an error for the sender to retry.
     pub fn deliver(&self, peer: NodeId, ciphertext: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let envelope_sha256 = sha256_hex(ciphertext);
+        self.deliver_from(peer, sha256_hex(ciphertext), ciphertext, false)
+    }
+
+    /// [`Receiver::deliver`] of an envelope read from `input`, whose SHA-256
+    /// is `envelope_sha256`. With `spooled`, the content is written to a
+    /// file and checked from there (STIX one object at a time), so memory
+    /// stays bounded whatever the size.
+    fn deliver_from<R: Read>(
+        &self,
+        peer: NodeId,
+        envelope_sha256: String,
+        input: R,
+        spooled: bool,
+    ) -> Result<Vec<u8>, StoreError> {
         let pins = self.directory.pin_set();
-        let decision = envelope::open(&self.keys, &pins, ciphertext, &self.limits)
-            .map_err(|e| Refusal {
-                reason: RejectReason::from(&e),
-                detail: e.to_string(),
-                opened: None,
+        let opened = if spooled {
+            let file = tempfile::tempfile_in(&self.spool).map_err(|e| {
+                StoreError::Db(format!(
+                    "cannot create a spool file in {}: {e}",
+                    self.spool.display()
+                ))
+            })?;
+            let mut sink = BufWriter::new(&file);
+            let opened = envelope::open_to(&self.keys, &pins, input, &self.limits, &mut sink)
+                .and_then(|o| sink.flush().map(|()| o).map_err(envelope::OpenError::Sink));
+            drop(sink);
+            opened.map(|o| {
+                let size = o.manifest.content.size;
+                (o, Payload::File(Arc::new(file), size))
             })
-            .and_then(|(opened, content)| self.check(peer, opened, content));
+        } else {
+            let mut content = Vec::new();
+            envelope::open_to(&self.keys, &pins, input, &self.limits, &mut content)
+                .map(|o| (o, Payload::Bytes(content)))
+        };
+        let decision = match opened {
+            // The sink is ours: a local failure, for the sender to retry.
+            Err(envelope::OpenError::Sink(e)) => {
+                return Err(StoreError::Db(format!("cannot spool content: {e}")))
+            }
+            other => other,
+        }
+        .map_err(|e| Refusal {
+            reason: RejectReason::from(&e),
+            detail: e.to_string(),
+            opened: None,
+        })
+        .and_then(|(opened, content)| self.check(peer, opened, content));
         // (The inventory comes from the same parse as validation.)
         let now = Utc::now();
         self.touch(peer, now);
@@ -140,11 +197,13 @@ impl Receiver {
                     }
                 }
                 let joint = match m.kind {
-                    Kind::Coordination => match JointLog::from_json(&content) {
+                    Kind::Coordination => match payload_bytes(&content)
+                        .map_err(|e| e.to_string())
+                        .and_then(|b| JointLog::from_json(&b).map_err(|e| e.to_string()))
+                    {
                         Ok(log) => Some(log),
                         Err(e) => {
-                            let refusal =
-                                Refusal::of(&opened, RejectReason::InvalidContent, e.to_string());
+                            let refusal = Refusal::of(&opened, RejectReason::InvalidContent, e);
                             return self.refuse(peer, refusal, envelope_sha256, now);
                         }
                     },
@@ -386,8 +445,8 @@ impl Receiver {
         &self,
         peer: NodeId,
         opened: Opened,
-        content: Vec<u8>,
-    ) -> Result<(Opened, Vec<u8>, Inventory), Refusal> {
+        content: Payload,
+    ) -> Result<(Opened, Payload, Inventory), Refusal> {
         let m = &opened.manifest;
         let refuse =
             |reason, detail: String, opened: Opened| Err(Refusal::of(&opened, reason, detail));
@@ -412,7 +471,13 @@ impl Receiver {
                 return refuse(RejectReason::Expired, detail, opened);
             }
         }
-        match content::validate(m.kind, &content) {
+        let checked = match &content {
+            Payload::Bytes(b) => content::validate(m.kind, b),
+            Payload::File(file, _) => rewound(file)
+                .map_err(|e| content::ContentError::Read(e.to_string()))
+                .and_then(|f| content::validate_reader(m.kind, BufReader::new(f))),
+        };
+        match checked {
             Ok(info) => {
                 if let Some(inner) = info.max_tlp.filter(|t| *t > m.tlp) {
                     let detail = format!(
@@ -426,6 +491,92 @@ impl Receiver {
             }
             Err(e) => refuse(RejectReason::InvalidContent, e.to_string(), opened),
         }
+    }
+
+    /// Handle one `Part` of a large envelope from `peer` (blocking): store
+    /// it if it continues what is held and answer how much that is; once
+    /// the envelope is whole, open it from the stored parts and answer with
+    /// the signed receipt, as [`Receiver::deliver`] does.
+    pub fn part(&self, peer: NodeId, body: &[u8]) -> Result<(FrameType, Vec<u8>), StoreError> {
+        let (h, chunk) = match wire::decode_part(body) {
+            Ok(p) => p,
+            Err(e) => return Ok(error_frame(e.code(), &e.to_string())),
+        };
+        let limit = self.max_envelope();
+        if h.size > limit {
+            let detail = format!(
+                "an envelope of {} bytes exceeds this node's limit of {limit} bytes",
+                h.size
+            );
+            let refusal = Refusal {
+                reason: RejectReason::TooLarge,
+                detail,
+                opened: None,
+            };
+            let receipt = self.refuse(peer, refusal, h.envelope_sha256, Utc::now())?;
+            return Ok((FrameType::Receipt, receipt));
+        }
+        // Answered before (the sender lost our receipt): answer again.
+        if let Some(receipt) = self.store.envelope_receipt(&peer, &h.envelope_sha256)? {
+            return Ok((FrameType::Receipt, receipt));
+        }
+        let held = self
+            .store
+            .part_append(&peer, &h.envelope_sha256, h.size, h.offset, chunk)?;
+        if held < h.size {
+            return Ok(part_ack(held));
+        }
+        let key = (peer, h.envelope_sha256.clone());
+        if !lock(&self.completing).insert(key.clone()) {
+            // Being opened by an earlier request: the sender asks again.
+            return Ok(part_ack(held));
+        }
+        let answer = self.complete_parts(peer, &h);
+        lock(&self.completing).remove(&key);
+        answer
+    }
+
+    /// Open an envelope whose parts are all stored.
+    fn complete_parts(
+        &self,
+        peer: NodeId,
+        h: &PartHeader,
+    ) -> Result<(FrameType, Vec<u8>), StoreError> {
+        // The parts must make up the envelope the sender named: a sender
+        // that changed it under the same name starts again.
+        let mut hasher = Sha256::new();
+        let mut parts = PartsReader::new(self.store.as_ref(), peer, &h.envelope_sha256);
+        let copied = io::copy(&mut parts, &mut HashWriter(&mut hasher));
+        parts.take_error()?;
+        copied.map_err(|e| StoreError::Db(format!("reading stored parts: {e}")))?;
+        let digest = data_encoding::HEXLOWER.encode(&hasher.finalize());
+        if digest != h.envelope_sha256 {
+            self.store.parts_remove(&peer, &h.envelope_sha256)?;
+            tracing::warn!(%peer, "the parts of an envelope do not match its digest; dropped");
+            return Ok(error_frame(
+                "envelope_mismatch",
+                "the parts received do not hash to the envelope's SHA-256; send it again from the start",
+            ));
+        }
+        let mut parts = PartsReader::new(self.store.as_ref(), peer, &h.envelope_sha256);
+        let receipt = self.deliver_from(peer, h.envelope_sha256.clone(), &mut parts, true);
+        // A store failure while reading is ours: the sender retries.
+        parts.take_error()?;
+        let receipt = receipt?;
+        self.store.parts_remove(&peer, &h.envelope_sha256)?;
+        Ok((FrameType::Receipt, receipt))
+    }
+
+    /// The largest envelope this node takes: content, manifest, age header
+    /// and age's 16-byte tag per 64 KiB chunk.
+    fn max_envelope(&self) -> u64 {
+        let l = &self.limits;
+        let content = l.max_content_bytes;
+        content
+            .saturating_add(content / 4096)
+            .saturating_add(u64::from(l.max_manifest_bytes))
+            .saturating_add(l.max_header_bytes as u64)
+            .saturating_add(4096)
     }
 
     /// Answer a ping with a signed pong.
@@ -486,6 +637,104 @@ impl Refusal {
     }
 }
 
+/// Reads the stored parts of one envelope in order, one part in memory at
+/// a time. A store failure ends the read and is kept for
+/// [`PartsReader::take_error`], so that it is not taken for a bad envelope.
+struct PartsReader<'a> {
+    store: &'a dyn Store,
+    peer: NodeId,
+    sha256: &'a str,
+    part: Vec<u8>,
+    pos: usize,
+    offset: u64,
+    error: Option<StoreError>,
+}
+
+impl<'a> PartsReader<'a> {
+    fn new(store: &'a dyn Store, peer: NodeId, sha256: &'a str) -> PartsReader<'a> {
+        PartsReader {
+            store,
+            peer,
+            sha256,
+            part: Vec::new(),
+            pos: 0,
+            offset: 0,
+            error: None,
+        }
+    }
+
+    fn take_error(&mut self) -> Result<(), StoreError> {
+        self.error.take().map_or(Ok(()), Err)
+    }
+}
+
+impl Read for PartsReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.part.len() {
+            match self.store.part_read(&self.peer, self.sha256, self.offset) {
+                Ok(Some(part)) if !part.is_empty() => {
+                    self.offset += part.len() as u64;
+                    self.part = part;
+                    self.pos = 0;
+                }
+                Ok(_) => return Ok(0),
+                Err(e) => {
+                    self.error = Some(e);
+                    return Err(io::Error::other("the store failed while reading parts"));
+                }
+            }
+        }
+        let n = buf.len().min(self.part.len() - self.pos);
+        buf[..n].copy_from_slice(&self.part[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Feeds what is written to a hasher.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `file`, rewound to its start, to read.
+fn rewound(file: &std::fs::File) -> io::Result<&std::fs::File> {
+    let mut f = file;
+    f.seek(SeekFrom::Start(0))?;
+    Ok(f)
+}
+
+/// The whole payload in memory (for small documents such as a joint log).
+fn payload_bytes(p: &Payload) -> io::Result<std::borrow::Cow<'_, [u8]>> {
+    match p {
+        Payload::Bytes(b) => Ok(std::borrow::Cow::Borrowed(b)),
+        Payload::File(file, len) => {
+            let mut out = Vec::with_capacity(usize::try_from(*len).unwrap_or(0).min(1 << 24));
+            rewound(file)?.read_to_end(&mut out)?;
+            Ok(std::borrow::Cow::Owned(out))
+        }
+    }
+}
+
+fn part_ack(received: u64) -> (FrameType, Vec<u8>) {
+    (
+        FrameType::PartAck,
+        serde_json::to_vec(&PartAck { received }).unwrap_or_default(),
+    )
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// An `Error` frame.
 fn error_frame(code: &str, message: &str) -> (FrameType, Vec<u8>) {
     let body = WireErrorBody {
@@ -520,6 +769,24 @@ impl Handler for Receiver {
                     }
                     Err(e) => {
                         tracing::error!(%peer, error = %e, "delivery task failed");
+                        error_frame("unavailable", "the receiving node failed; retry later")
+                    }
+                }
+            }
+            FrameType::Part => {
+                let this = self.clone();
+                let answer = tokio::task::spawn_blocking(move || this.part(peer, &body)).await;
+                match answer {
+                    Ok(Ok(frame)) => frame,
+                    Ok(Err(e)) => {
+                        tracing::error!(%peer, error = %e, "cannot record a part; the sender will retry");
+                        error_frame(
+                            "unavailable",
+                            "the receiving node cannot store the part now; retry later",
+                        )
+                    }
+                    Err(e) => {
+                        tracing::error!(%peer, error = %e, "part task failed");
                         error_frame("unavailable", "the receiving node failed; retry later")
                     }
                 }

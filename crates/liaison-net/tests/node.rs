@@ -1,6 +1,7 @@
 //! Two in-process nodes (`Node`: endpoint + receiver + delivery worker) over
-//! real in-memory stores and real QUIC on 127.0.0.1: signed pings, and a
-//! negative receipt that is final (stored once, never retried).
+//! real in-memory stores and real QUIC on 127.0.0.1: signed pings, a
+//! negative receipt that is final (stored once, never retried), and a large
+//! envelope sent in parts that resumes after the receiver restarts.
 
 use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};
@@ -139,14 +140,14 @@ async fn an_expired_bundle_gets_a_final_negative_receipt() {
             created_by: "test".into(),
             tlp: Tlp::Green,
             kind: Kind::Stix,
-            content: STIX.to_vec(),
+            content: STIX.to_vec().into(),
             manifest: signed.manifest_bytes.clone(),
             manifest_sha256: signed.manifest_sha256(),
             dsse: signed.dsse.to_json(),
             deliveries: vec![NewDelivery {
                 peer: b.keys.node_id(),
                 envelope_sha256: sha256_hex(&ct),
-                envelope: ct,
+                envelope: ct.into(),
             }],
             state: ShareState::Released,
             approvals_required: 0,
@@ -226,6 +227,146 @@ async fn messages_reach_the_handler_and_refusals_come_back_as_errors() {
             Err(NetError::Remote { code, .. }) => assert_eq!(code, "unsupported_message"),
             other => panic!("{other:?}"),
         }
+        na.shutdown().await;
+        nb.shutdown().await;
+    })
+    .await;
+}
+
+/// A valid STIX bundle of `n` indicators (about 330 bytes each).
+fn big_stix(n: usize) -> Vec<u8> {
+    let mut out = format!(
+        "{{\"type\":\"bundle\",\"id\":\"bundle--{}\",\"objects\":[",
+        uuid::Uuid::new_v4()
+    );
+    for i in 0..n {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&format!(
+            "{{\"type\":\"indicator\",\"spec_version\":\"2.1\",\"id\":\"indicator--{}\",\
+             \"created\":\"2014-05-08T09:00:00.000Z\",\"modified\":\"2014-05-08T09:00:00.000Z\",\
+             \"name\":\"C2 {i}\",\"indicator_types\":[\"malicious-activity\"],\
+             \"pattern\":\"[ipv4-addr:value = '198.{}.{}.{}']\",\"pattern_type\":\"stix\",\
+             \"valid_from\":\"2014-05-08T09:00:00.000000Z\"}}",
+            uuid::Uuid::new_v4(),
+            (i >> 16) & 0xff,
+            (i >> 8) & 0xff,
+            i & 0xff
+        ));
+    }
+    out.push_str("]}");
+    out.into_bytes()
+}
+
+#[tokio::test]
+async fn a_large_envelope_goes_in_parts_and_resumes_where_a_restart_cut_it() {
+    bounded(async {
+        let (a, b) = (Org::new("A"), Org::new("B"));
+        a.pin(&b);
+        b.pin(&a);
+        let mut config = NodeConfig::new(a.addr);
+        config.delivery = DeliveryConfig {
+            request_timeout: Duration::from_secs(10),
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(300),
+            // Slow enough to stop the receiver halfway.
+            part_interval: Duration::from_millis(150),
+            ..DeliveryConfig::default()
+        };
+        let na = Node::start(a.store.clone(), a.keys.clone(), config)
+            .await
+            .unwrap();
+        let nb = b.start().await;
+
+        let content = big_stix(20_000);
+        let draft = Draft::new(Kind::Stix, Tlp::Green, vec![b.card.card.clone()]);
+        let signed = envelope::sign(&a.keys, "A", &draft, &content, Utc::now()).unwrap();
+        let mut ct = Vec::new();
+        envelope::encrypt_to(&signed, &content, &[b.keys.node_id()], &mut ct).unwrap();
+        let size = ct.len() as u64;
+        assert!(size > 6 * 1024 * 1024, "{size} bytes: more than six parts");
+        let envelope_sha256 = sha256_hex(&ct);
+        let id = signed.manifest.bundle_id;
+        let share = NewShare {
+            id,
+            created_by: "test".into(),
+            tlp: Tlp::Green,
+            kind: Kind::Stix,
+            content: content.into(),
+            manifest: signed.manifest_bytes.clone(),
+            manifest_sha256: signed.manifest_sha256(),
+            dsse: signed.dsse.to_json(),
+            deliveries: vec![NewDelivery {
+                peer: b.keys.node_id(),
+                envelope_sha256: envelope_sha256.clone(),
+                envelope: ct.into(),
+            }],
+            state: ShareState::Released,
+            approvals_required: 0,
+            policy: None,
+            incident: None,
+            supersedes: None,
+            not_after: None,
+        };
+        let event = Event {
+            kind: kinds::SHARE_RELEASED,
+            actor: "test".into(),
+            body: json!({"share_id": id}),
+        };
+        a.store.create_share(&share, &event).unwrap();
+        na.wake();
+
+        // Stop the receiver once it holds half the envelope.
+        let a_id = a.keys.node_id();
+        loop {
+            if b.store.part_held(&a_id, &envelope_sha256).unwrap() >= size / 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        nb.shutdown().await;
+        drop(nb);
+        let held = b.store.part_held(&a_id, &envelope_sha256).unwrap();
+        assert!(held >= size / 2 && held < size, "{held} of {size}");
+        assert_eq!(b.store.inbox_len().unwrap(), 0);
+        // The old endpoint lets go of its port shortly after shutdown.
+        let mut tries = 0;
+        let nb = loop {
+            match Node::start(b.store.clone(), b.keys.clone(), NodeConfig::new(b.addr)).await {
+                Ok(node) => break node,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("cannot restart the receiver: {e}"),
+            }
+        };
+
+        let delivery = loop {
+            let s = a.store.share(id).unwrap().unwrap();
+            if s.deliveries[0].state != DeliveryState::Pending {
+                break s.deliveries[0].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        // No agreement between A and B: B refuses it by policy, which it
+        // can only do once the reassembled envelope opened (signature and
+        // content digest verified).
+        assert_eq!(delivery.state, DeliveryState::Rejected);
+        let rejections = b.store.rejections(10).unwrap();
+        assert_eq!(rejections.len(), 1);
+        assert_eq!(rejections[0].reason, "policy_denied");
+        assert_eq!(rejections[0].bundle_id, Some(id));
+        assert_eq!(rejections[0].envelope_sha256, envelope_sha256);
+        // Sent again: at most the parts in flight when it was cut.
+        let resent = delivery.bytes_sent - size;
+        assert!(
+            resent <= 2 * 1024 * 1024,
+            "{resent} bytes sent again of {size}"
+        );
+        assert_eq!(b.store.part_held(&a_id, &envelope_sha256).unwrap(), 0);
         na.shutdown().await;
         nb.shutdown().await;
     })

@@ -52,9 +52,9 @@ pub use model::{
     ContactRecord, DeliveryRecord, DeliveryState, DueDelivery, Event, InboxRecord, IncidentRecord,
     LedgerRow, MessageRecord, MessageState, Metrics, NewAck, NewDelivery, NewInbound, NewIncident,
     NewMessage, NewRecallIn, NewRecallOut, NewRejection, NewShare, ParseAgreementStateError,
-    ParseDeliveryStateError, ParseRoleError, ParseShareStateError, PeerRecord, RecallInRecord,
-    RecallOutRecord, RejectionRecord, Role, ShareRecord, ShareState, StoredReceipt, User,
-    WebhookRecord,
+    ParseDeliveryStateError, ParseRoleError, ParseShareStateError, Payload, PeerRecord,
+    RecallInRecord, RecallOutRecord, RejectionRecord, Role, ShareRecord, ShareState, StoredReceipt,
+    User, WebhookRecord,
 };
 pub use sqlite::SqliteStore;
 pub use store::{Result, Store};

@@ -277,6 +277,59 @@ pub struct ContactRecord {
     pub last_error: Option<String>,
 }
 
+/// Bytes a row keeps in a BLOB column: given in memory, or as a file the
+/// store copies in chunks (incremental BLOB I/O), so that a large bundle is
+/// never held in memory whole on its way into the database.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// In memory.
+    Bytes(Vec<u8>),
+    /// The first `len` bytes of a file, read from its start.
+    File(std::sync::Arc<std::fs::File>, u64),
+}
+
+impl Payload {
+    /// Its size in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Payload::Bytes(b) => b.len() as u64,
+            Payload::File(_, len) => *len,
+        }
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes, when they are in memory.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Payload::Bytes(b) => Some(b),
+            Payload::File(..) => None,
+        }
+    }
+}
+
+impl From<Vec<u8>> for Payload {
+    fn from(b: Vec<u8>) -> Payload {
+        Payload::Bytes(b)
+    }
+}
+
+/// Bytes compare equal; files only to the same open file.
+impl PartialEq for Payload {
+    fn eq(&self, other: &Payload) -> bool {
+        match (self, other) {
+            (Payload::Bytes(a), Payload::Bytes(b)) => a == b,
+            (Payload::File(a, m), Payload::File(b, n)) => std::sync::Arc::ptr_eq(a, b) && m == n,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Payload {}
+
 /// A sealed share to store with its outbox rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewShare {
@@ -289,7 +342,7 @@ pub struct NewShare {
     /// What the content is.
     pub kind: Kind,
     /// The content as shared (after redaction).
-    pub content: Vec<u8>,
+    pub content: Payload,
     /// The exact manifest bytes that were signed.
     pub manifest: Vec<u8>,
     /// SHA-256 (hex) of `manifest`.
@@ -378,7 +431,7 @@ pub struct NewDelivery {
     /// The recipient.
     pub peer: NodeId,
     /// The age ciphertext for this recipient only.
-    pub envelope: Vec<u8>,
+    pub envelope: Payload,
     /// SHA-256 (hex) of `envelope`.
     pub envelope_sha256: String,
 }
@@ -463,6 +516,11 @@ pub struct DeliveryRecord {
     pub state: DeliveryState,
     /// Failed attempts so far.
     pub attempts: u32,
+    /// Envelope bytes sent to the peer over all attempts (a resumed
+    /// transfer sends only what the peer did not hold).
+    pub bytes_sent: u64,
+    /// Size of the envelope.
+    pub envelope_size: u64,
     /// When the worker tries next (meaningful while pending).
     pub next_attempt_at: DateTime<Utc>,
     /// The last failure, if any.
@@ -585,9 +643,10 @@ pub struct DueDelivery {
     pub share_id: Uuid,
     /// The recipient.
     pub peer: NodeId,
-    /// The age ciphertext to send.
-    pub envelope: Vec<u8>,
-    /// SHA-256 (hex) of `envelope`.
+    /// Size of the age ciphertext to send (read with
+    /// [`crate::Store::envelope_chunk`], one part at a time).
+    pub envelope_size: u64,
+    /// SHA-256 (hex) of the envelope.
     pub envelope_sha256: String,
     /// Failed attempts so far.
     pub attempts: u32,
@@ -613,7 +672,7 @@ pub struct NewInbound {
     /// The DSSE envelope over the manifest (JSON).
     pub dsse: Vec<u8>,
     /// The content.
-    pub content: Vec<u8>,
+    pub content: Payload,
     /// SHA-256 (hex) of the ciphertext as received.
     pub envelope_sha256: String,
     /// Its signed manifest marks it as part of an exercise.

@@ -292,6 +292,40 @@ pub trait Store: Send + Sync {
     /// [`StoreError::NotFound`] if there is no such delivery.
     fn delivery_completed(&self, id: i64, receipt: &StoredReceipt, event: &Event) -> Result<bool>;
 
+    /// Up to `max` bytes of delivery `id`'s envelope from `offset` (fewer
+    /// at its end): deliveries are sent one part at a time.
+    fn envelope_chunk(&self, id: i64, offset: u64, max: usize) -> Result<Vec<u8>>;
+
+    /// Add `bytes` to what was sent of delivery `id`, over all attempts.
+    fn delivery_sent(&self, id: i64, bytes: u64) -> Result<()>;
+
+    /// Receiving a large envelope: store the part of envelope `sha256` (of
+    /// `size` bytes) from `peer` that starts at `offset`, if it continues
+    /// what is held, in its own transaction. Returns the bytes held after:
+    /// always a gapless prefix of the envelope, so a cut transfer resumes
+    /// there. The caller checks that the part lies inside `size`.
+    fn part_append(
+        &self,
+        peer: &NodeId,
+        sha256: &str,
+        size: u64,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<u64>;
+
+    /// How many bytes of envelope `sha256` from `peer` are held.
+    fn part_held(&self, peer: &NodeId, sha256: &str) -> Result<u64>;
+
+    /// The stored part of envelope `sha256` from `peer` starting at `offset`.
+    fn part_read(&self, peer: &NodeId, sha256: &str, offset: u64) -> Result<Option<Vec<u8>>>;
+
+    /// Drop the parts of envelope `sha256` from `peer` (it was answered).
+    fn parts_remove(&self, peer: &NodeId, sha256: &str) -> Result<()>;
+
+    /// The receipt this node returned to `peer` for envelope `sha256`, if
+    /// it accepted or refused it: a sender that lost it asks again.
+    fn envelope_receipt(&self, peer: &NodeId, sha256: &str) -> Result<Option<Vec<u8>>>;
+
     /// The receipt returned when `bundle_id` was accepted, if it was.
     fn inbound_receipt(&self, bundle_id: Uuid) -> Result<Option<Vec<u8>>>;
 
@@ -317,6 +351,10 @@ pub trait Store: Send + Sync {
 
     /// One inbox bundle and its content.
     fn inbox_item(&self, bundle_id: Uuid) -> Result<Option<(InboxRecord, Vec<u8>)>>;
+
+    /// Up to `max` bytes of inbox bundle `bundle_id`'s content from
+    /// `offset` (fewer at its end), to stream it out.
+    fn inbox_content_chunk(&self, bundle_id: Uuid, offset: u64, max: usize) -> Result<Vec<u8>>;
 
     /// One inbox bundle without its content (which may be large).
     fn inbox_record(&self, bundle_id: Uuid) -> Result<Option<InboxRecord>>;

@@ -10,7 +10,7 @@ use liaison_core::ledger::{kinds, leaf_hash, Entry};
 use liaison_core::{Kind, Tlp};
 use liaison_store::{
     token_hash, AgreementRecord, AgreementState, DeliveryState, Event, NewDelivery, NewInbound,
-    NewRejection, NewShare, PeerRecord, Role, ShareState, SqliteStore, Store, StoreError,
+    NewRejection, NewShare, Payload, PeerRecord, Role, ShareState, SqliteStore, Store, StoreError,
     StoredReceipt,
 };
 use serde_json::json;
@@ -59,7 +59,7 @@ fn new_share(peers: &[NodeId]) -> NewShare {
         created_by: "analyst-1".into(),
         tlp: Tlp::Amber,
         kind: Kind::Stix,
-        content: b"{\"type\":\"bundle\"}".to_vec(),
+        content: b"{\"type\":\"bundle\"}".to_vec().into(),
         manifest: b"{\"v\":1}".to_vec(),
         manifest_sha256: "ab".repeat(32),
         dsse: b"{}".to_vec(),
@@ -67,7 +67,7 @@ fn new_share(peers: &[NodeId]) -> NewShare {
             .iter()
             .map(|p| NewDelivery {
                 peer: *p,
-                envelope: format!("ciphertext for {p}").into_bytes(),
+                envelope: format!("ciphertext for {p}").into_bytes().into(),
                 envelope_sha256: "cd".repeat(32),
             })
             .collect(),
@@ -103,7 +103,7 @@ fn inbound(sender: NodeId) -> NewInbound {
         manifest: b"{\"manifest\":true}".to_vec(),
         manifest_sha256: "ef".repeat(32),
         dsse: b"{\"dsse\":true}".to_vec(),
-        content: b"{\"document\":{}}".to_vec(),
+        content: b"{\"document\":{}}".to_vec().into(),
         envelope_sha256: "01".repeat(32),
         exercise: false,
         joint: None,
@@ -278,7 +278,7 @@ fn create_share_writes_share_outbox_and_one_ledger_entry() {
     let rec = store.share(share.id).unwrap().unwrap();
     assert_eq!(rec.tlp, Tlp::Amber);
     assert_eq!(rec.kind, Kind::Stix);
-    assert_eq!(rec.size, share.content.len() as u64);
+    assert_eq!(rec.size, share.content.len());
     assert_eq!(rec.manifest_sha256, share.manifest_sha256);
     assert_eq!(rec.deliveries.len(), 3);
     for (d, want) in rec.deliveries.iter().zip(recipients) {
@@ -344,7 +344,9 @@ fn due_retry_and_next_due_ordering() {
     assert_eq!(due.len(), 2);
     assert!(due[0].id < due[1].id);
     assert_eq!(due[0].peer, share.deliveries[0].peer);
-    assert_eq!(due[0].envelope, share.deliveries[0].envelope);
+    let envelope = store.envelope_chunk(due[0].id, 0, 1 << 20).unwrap();
+    assert_eq!(Some(&envelope[..]), share.deliveries[0].envelope.as_bytes());
+    assert_eq!(due[0].envelope_size, envelope.len() as u64);
     assert_eq!(due[0].attempts, 0);
     assert_eq!(store.due_deliveries(now, 1).unwrap().len(), 1);
     let (first, second) = (due[0].id, due[1].id);
@@ -607,12 +609,12 @@ fn accept_inbound_deduplicates_and_returns_the_original_receipt() {
     assert_eq!(store.inbound_receipt(Uuid::new_v4()).unwrap(), None);
 
     let (rec, content) = store.inbox_item(item.bundle_id).unwrap().unwrap();
-    assert_eq!(content, item.content);
+    assert_eq!(Some(&content[..]), item.content.as_bytes());
     assert_eq!(rec.sender, item.sender);
     assert_eq!(rec.sender_org, "Org A");
     assert_eq!(rec.tlp, Tlp::Green);
     assert_eq!(rec.kind, Kind::Csaf);
-    assert_eq!(rec.size, item.content.len() as u64);
+    assert_eq!(rec.size, item.content.len());
     assert_eq!(rec.receipt_json, b"receipt A");
     assert_eq!(
         store.inbox_manifest(item.bundle_id).unwrap(),
@@ -730,7 +732,7 @@ fn data_survives_reopening_the_file() {
     let version: u32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 12);
+    assert_eq!(version, 13);
 }
 
 #[test]
@@ -745,7 +747,11 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
     // share states, policy or the message outbox.
     let conn = raw(&path);
     conn.execute_batch(
-        "DROP TABLE recalls_in; DROP TABLE recalls_out; DROP TABLE incident_items; DROP TABLE webhooks_out; DROP TABLE incident_shares; DROP TABLE incidents;
+        "DROP TABLE inbound_parts; DROP INDEX inbox_by_envelope; DROP INDEX rejections_by_envelope;
+         ALTER TABLE outbox DROP COLUMN bytes_sent; DROP TABLE payloads;
+         ALTER TABLE shares DROP COLUMN content_payload; ALTER TABLE outbox DROP COLUMN envelope_payload;
+         ALTER TABLE inbox DROP COLUMN content_payload;
+         DROP TABLE recalls_in; DROP TABLE recalls_out; DROP TABLE incident_items; DROP TABLE webhooks_out; DROP TABLE incident_shares; DROP TABLE incidents;
          DROP TABLE acknowledgements; DROP TABLE peer_contacts; DROP TABLE approvals; DROP TABLE checkpoints;
          DROP TABLE agreements; DROP TABLE messages_out;
          DROP INDEX inbox_by_supersedes; DROP INDEX shares_by_supersedes;
@@ -772,7 +778,7 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
     let version: u32 = raw(&path)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 12);
+    assert_eq!(version, 13);
 }
 
 #[cfg(unix)]
@@ -1051,6 +1057,9 @@ fn recalls_leave_tombstones_for_a_bundle_and_its_earlier_versions_once() {
     let v1 = inbound(acme.node_id);
     let mut v2 = inbound(acme.node_id);
     v2.supersedes = Some(v1.bundle_id);
+    // A large one: its content is in `payloads`.
+    let (payload, v2_bytes) = file_payload(300_000, 9);
+    v2.content = payload;
     for b in [&v1, &v2] {
         store
             .accept_inbound(b, b"receipt", &event(kinds::INBOUND_ACCEPTED, json!({})))
@@ -1089,6 +1098,18 @@ fn recalls_leave_tombstones_for_a_bundle_and_its_earlier_versions_once() {
         assert!(content.is_empty());
     }
     assert_eq!(count(&path, "recalls_in"), 2);
+    assert_eq!(count(&path, "payloads"), 0, "the large content went too");
+    // The tombstone keeps the hash of what was withheld.
+    let recalled = store.ledger(0, 100).unwrap();
+    let hashes: Vec<String> = recalled
+        .iter()
+        .filter(|r| r.kind == kinds::INBOUND_RECALLED)
+        .filter_map(|r| r.body["content_sha256"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        hashes.contains(&liaison_core::manifest::sha256_hex(&v2_bytes)),
+        "{hashes:?}"
+    );
     // A repeated recall gets the first receipt and signs nothing new.
     let again = store
         .recall_inbound(&recall(v2.bundle_id, acme.node_id), &sign)
@@ -1203,4 +1224,171 @@ fn lookups_by_incident_share_and_revision_use_their_indexes() {
         let text = plan.join("\n");
         assert!(text.contains(index), "{text}");
     }
+}
+
+/// A payload of `len` bytes in an (anonymous) file, with its bytes.
+fn file_payload(len: usize, seed: u8) -> (Payload, Vec<u8>) {
+    use std::io::Write;
+    let bytes: Vec<u8> = (0..len)
+        .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+        .collect();
+    let mut file = tempfile::tempfile().unwrap();
+    file.write_all(&bytes).unwrap();
+    (Payload::File(Arc::new(file), len as u64), bytes)
+}
+
+#[test]
+fn file_payloads_are_stored_in_chunks_and_read_back_in_parts() {
+    let (_dir, path, store) = open();
+    let bolt = peer("bolt");
+    store.add_peer(&bolt, "admin").unwrap();
+    // Larger than one BLOB chunk (256 KiB) and not a multiple of it.
+    let (content, content_bytes) = file_payload(700_001, 1);
+    let (envelope, envelope_bytes) = file_payload(900_003, 2);
+    let mut share = new_share(&[bolt.node_id]);
+    share.content = content;
+    share.deliveries[0].envelope = envelope;
+    store.create_share(&share, &released(&share)).unwrap();
+
+    assert_eq!(
+        store.share_content(share.id).unwrap().unwrap(),
+        content_bytes
+    );
+    let due = store.due_deliveries(Utc::now(), 10).unwrap();
+    assert_eq!(due[0].envelope_size, envelope_bytes.len() as u64);
+    let mut back = Vec::new();
+    while (back.len() as u64) < due[0].envelope_size {
+        let part = store
+            .envelope_chunk(due[0].id, back.len() as u64, 65_536)
+            .unwrap();
+        assert!(!part.is_empty() && part.len() <= 65_536);
+        back.extend_from_slice(&part);
+    }
+    assert_eq!(back, envelope_bytes);
+    assert!(store
+        .envelope_chunk(due[0].id, envelope_bytes.len() as u64, 10)
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .envelope_chunk(due[0].id, envelope_bytes.len() as u64 + 1, 10)
+        .is_err());
+
+    store.delivery_sent(due[0].id, 1000).unwrap();
+    store.delivery_sent(due[0].id, 24).unwrap();
+    let rec = store.share(share.id).unwrap().unwrap();
+    assert_eq!(rec.deliveries[0].bytes_sent, 1024);
+    assert_eq!(rec.deliveries[0].envelope_size, envelope_bytes.len() as u64);
+
+    let (inbound_content, inbound_bytes) = file_payload(300_000, 3);
+    let mut item = inbound(bolt.node_id);
+    item.content = inbound_content;
+    let accepted = event(kinds::INBOUND_ACCEPTED, json!({}));
+    store.accept_inbound(&item, b"receipt", &accepted).unwrap();
+    let (rec, content) = store.inbox_item(item.bundle_id).unwrap().unwrap();
+    assert_eq!(content, inbound_bytes);
+    assert_eq!(rec.size, 300_000);
+    let mut streamed = Vec::new();
+    loop {
+        let part = store
+            .inbox_content_chunk(item.bundle_id, streamed.len() as u64, 100_000)
+            .unwrap();
+        if part.is_empty() {
+            break;
+        }
+        streamed.extend_from_slice(&part);
+    }
+    assert_eq!(streamed, inbound_bytes);
+    assert!(matches!(
+        store.inbox_content_chunk(Uuid::new_v4(), 0, 10),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(count(&path, "inbox"), 1);
+    // Files go to `payloads` (content, envelope, inbound content); the rows
+    // keep an empty BLOB.
+    assert_eq!(count(&path, "payloads"), 3);
+    let inline: i64 = raw(&path)
+        .query_row("SELECT length(content) FROM inbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(inline, 0);
+    // A redelivery copies nothing.
+    let (again, _) = file_payload(300_000, 3);
+    let mut twice = item.clone();
+    twice.content = again;
+    let back = store.accept_inbound(&twice, b"other", &accepted).unwrap();
+    assert_eq!(back, b"receipt");
+    assert_eq!(count(&path, "payloads"), 3);
+}
+
+#[test]
+fn parts_are_held_as_a_gapless_prefix_and_found_again_by_envelope() {
+    let (_dir, _path, store) = open();
+    let bolt = node_id();
+    let other = node_id();
+    let sha = "ab".repeat(32);
+    assert_eq!(store.part_held(&bolt, &sha).unwrap(), 0);
+    // Only a part that continues what is held is kept.
+    assert_eq!(store.part_append(&bolt, &sha, 10, 4, b"late").unwrap(), 0);
+    assert_eq!(store.part_append(&bolt, &sha, 10, 0, b"0123").unwrap(), 4);
+    assert_eq!(store.part_append(&bolt, &sha, 10, 0, b"0123").unwrap(), 4);
+    assert_eq!(store.part_append(&bolt, &sha, 10, 8, b"89").unwrap(), 4);
+    assert_eq!(store.part_append(&bolt, &sha, 10, 4, b"4567").unwrap(), 8);
+    // An empty part asks how much is held.
+    assert_eq!(store.part_append(&bolt, &sha, 10, 0, b"").unwrap(), 8);
+    // Parts are per peer.
+    assert_eq!(store.part_held(&other, &sha).unwrap(), 0);
+    assert_eq!(store.part_append(&bolt, &sha, 10, 8, b"89").unwrap(), 10);
+    let mut whole = Vec::new();
+    while let Some(part) = store.part_read(&bolt, &sha, whole.len() as u64).unwrap() {
+        whole.extend_from_slice(&part);
+    }
+    assert_eq!(whole, b"0123456789");
+    // The same digest with another size is another envelope: start over.
+    assert_eq!(store.part_append(&bolt, &sha, 12, 0, b"ab").unwrap(), 2);
+    store.parts_remove(&bolt, &sha).unwrap();
+    assert_eq!(store.part_held(&bolt, &sha).unwrap(), 0);
+
+    // A peer leaves at most four transfers half done.
+    let shas: Vec<String> = (0..6).map(|i| format!("{i:0>64}")).collect();
+    for s in &shas {
+        store.part_append(&bolt, s, 100, 0, b"x").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let held: Vec<u64> = shas
+        .iter()
+        .map(|s| store.part_held(&bolt, s).unwrap())
+        .collect();
+    assert_eq!(held, [0, 0, 1, 1, 1, 1], "the oldest are dropped");
+
+    // The receipt given for an envelope, accepted or refused.
+    let mut item = inbound(bolt);
+    item.envelope_sha256 = "e1".repeat(32);
+    store
+        .accept_inbound(
+            &item,
+            b"accepted",
+            &event(kinds::INBOUND_ACCEPTED, json!({})),
+        )
+        .unwrap();
+    let rejection = NewRejection {
+        envelope_sha256: "e2".repeat(32),
+        sender: bolt,
+        bundle_id: None,
+        reason: "bad_signature".into(),
+        detail: "no".into(),
+        receipt_json: b"refused".to_vec(),
+    };
+    store
+        .reject_inbound(&rejection, &event(kinds::INBOUND_REJECTED, json!({})))
+        .unwrap();
+    let found = |peer: &NodeId, sha: &str| store.envelope_receipt(peer, sha).unwrap();
+    assert_eq!(
+        found(&bolt, &"e1".repeat(32)).as_deref(),
+        Some(&b"accepted"[..])
+    );
+    assert_eq!(
+        found(&bolt, &"e2".repeat(32)).as_deref(),
+        Some(&b"refused"[..])
+    );
+    assert_eq!(found(&other, &"e1".repeat(32)), None, "only to its sender");
+    assert_eq!(found(&bolt, &"e3".repeat(32)), None);
 }

@@ -203,6 +203,58 @@ impl Client {
         self.send_json(path, self.agent.post(self.url(path)), &bytes)
     }
 
+    /// `POST path` as `multipart/form-data` with two parts, `request` (the
+    /// JSON of `body`) and `content` (`len` raw bytes read from `content`),
+    /// and parse the JSON answer. The content streams: the node spools it
+    /// to disk, so neither side holds a large bundle in memory as JSON.
+    pub fn post_multipart<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        content: &mut dyn std::io::Read,
+        len: u64,
+    ) -> Result<T, ClientError> {
+        let json = serde_json::to_vec(body).map_err(|e| ClientError::Decode {
+            path: path.to_string(),
+            reason: format!("cannot encode the request: {e}"),
+        })?;
+        let boundary = format!("liaison-{}", uuid::Uuid::new_v4().simple());
+        let mut head = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"request\"\r\n\
+             Content-Type: application/json\r\n\r\n"
+        )
+        .into_bytes();
+        head.extend_from_slice(&json);
+        head.extend_from_slice(
+            format!(
+                "\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"content\"; \
+                 filename=\"content\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        let tail = format!("\r\n--{boundary}--\r\n").into_bytes();
+        let total = head.len() as u64 + len + tail.len() as u64;
+        let mut reader = std::io::Read::chain(
+            std::io::Read::chain(&head[..], std::io::Read::take(content, len)),
+            &tail[..],
+        );
+        let timeout = REQUEST_TIMEOUT + PER_MIB * mib(total);
+        let req = self
+            .agent
+            .post(self.url(path))
+            .header(
+                "Content-Type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .header("Content-Length", total.to_string())
+            .config()
+            .timeout_global(Some(timeout))
+            .build();
+        let req = self.authorize(path, req)?;
+        let resp = self.check_with(req.send(ureq::SendBody::from_reader(&mut reader)), timeout)?;
+        self.read_json(path, resp)
+    }
+
     /// `PUT path` with a JSON body and parse the JSON answer.
     pub fn put_json<B: Serialize, T: DeserializeOwned>(
         &self,

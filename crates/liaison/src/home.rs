@@ -48,14 +48,17 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct LimitSettings {
     /// Largest bundle content this node shares or accepts, in bytes.
-    /// Default and ceiling [`MAX_BUNDLE_BYTES`]: content is held in memory
-    /// while it is sealed and opened (streaming is not implemented yet).
+    /// Default [`DEFAULT_BUNDLE_BYTES`], at most [`MAX_BUNDLE_BYTES`].
+    /// Content streams (upload, seal, transfer in parts, open, check), so
+    /// memory does not grow with it.
     pub max_bundle_bytes: Option<u64>,
 }
 
-/// The default and largest `[limits] max_bundle_bytes`: 48 MiB, what fits
-/// in the API's 64 MiB request as base64.
-pub const MAX_BUNDLE_BYTES: u64 = 48 * 1024 * 1024;
+/// The default `[limits] max_bundle_bytes`: 256 MiB.
+pub const DEFAULT_BUNDLE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The largest `[limits] max_bundle_bytes`: 1 GiB.
+pub const MAX_BUNDLE_BYTES: u64 = 1024 * 1024 * 1024;
 
 impl LimitSettings {
     fn is_default(&self) -> bool {
@@ -65,11 +68,10 @@ impl LimitSettings {
     /// The limit in force, checked.
     pub fn max_bundle_bytes(&self) -> anyhow::Result<u64> {
         match self.max_bundle_bytes {
-            None => Ok(MAX_BUNDLE_BYTES),
+            None => Ok(DEFAULT_BUNDLE_BYTES),
             Some(0) => anyhow::bail!("[limits] max_bundle_bytes must be at least 1"),
             Some(n) if n > MAX_BUNDLE_BYTES => anyhow::bail!(
-                "[limits] max_bundle_bytes = {n} is above the ceiling of {MAX_BUNDLE_BYTES} bytes \
-                 (bundles are held in memory; streaming is not implemented yet)"
+                "[limits] max_bundle_bytes = {n} is above the ceiling of {MAX_BUNDLE_BYTES} bytes"
             ),
             Some(n) => Ok(n),
         }
@@ -201,6 +203,9 @@ pub struct DeliverySettings {
     pub backoff_max_ms: Option<u64>,
     /// Deliveries in flight at once. Default 64.
     pub max_in_flight: Option<usize>,
+    /// Pause after each 1 MiB part of a large envelope, milliseconds.
+    /// Default 0 (none); paces bulk transfers on a shared link.
+    pub part_interval_ms: Option<u64>,
 }
 
 impl DeliverySettings {
@@ -223,6 +228,9 @@ impl DeliverySettings {
         }
         if let Some(n) = self.max_in_flight {
             c.max_in_flight = n.max(1);
+        }
+        if let Some(ms) = self.part_interval_ms {
+            c.part_interval = Duration::from_millis(ms);
         }
         c
     }
@@ -278,6 +286,27 @@ impl Home {
 
     pub fn db_path(&self) -> PathBuf {
         self.dir.join("liaison.db")
+    }
+
+    /// Where content on its way into the store is spooled (anonymous files,
+    /// gone when closed): uploads, envelopes being sealed, content of
+    /// envelopes received in parts while it is checked.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.dir.join("spool")
+    }
+
+    /// Create the spool directory, owner-only.
+    pub fn ensure_spool(&self) -> anyhow::Result<PathBuf> {
+        use anyhow::Context as _;
+        let dir = self.spool_dir();
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot make {} private", dir.display()))?;
+        }
+        Ok(dir)
     }
 
     /// Create a new home with fresh keys, the store and an admin user.
@@ -467,6 +496,22 @@ mod tests {
         assert_eq!(d.backoff_base, default.backoff_base);
         assert_eq!(d.backoff_max, default.backoff_max);
         assert_eq!(d.max_in_flight, default.max_in_flight);
+        assert_eq!(d.part_interval, default.part_interval);
+        assert_eq!(
+            config.limits.max_bundle_bytes().unwrap(),
+            DEFAULT_BUNDLE_BYTES,
+            "the example shows the default"
+        );
+        let paced = text.replace("part_interval_ms = 0", "part_interval_ms = 25");
+        let paced: Config = toml::from_str(&paced).unwrap();
+        assert_eq!(
+            paced.delivery.to_config().part_interval,
+            std::time::Duration::from_millis(25)
+        );
+        let too_big = LimitSettings {
+            max_bundle_bytes: Some(MAX_BUNDLE_BYTES + 1),
+        };
+        assert!(too_big.max_bundle_bytes().is_err());
         // A misspelt key is an error, not silently ignored.
         let bad = text.replace("backoff_max_ms", "backoff_maximum_ms");
         assert!(toml::from_str::<Config>(&bad).is_err());

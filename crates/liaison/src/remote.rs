@@ -369,10 +369,33 @@ pub fn convert(
     result.map_err(|e| anyhow!("cannot import {}: {e}", file.display()))
 }
 
+/// The raw content of a request built by [`share_request`].
+pub fn content_bytes(request: &CreateShareRequest) -> Result<Vec<u8>> {
+    match (&request.content, &request.content_base64) {
+        (Some(text), _) => Ok(text.clone().into_bytes()),
+        (None, Some(b64)) => data_encoding::BASE64
+            .decode(b64.as_bytes())
+            .context("decoding the content"),
+        (None, None) => bail!("no content to share"),
+    }
+}
+
 /// `share create`: run policy on the node; then sign and encrypt there and
 /// queue one delivery per recipient, or hold the share for approval.
 pub fn share_create(client: &Client, request: &CreateShareRequest, json: bool) -> Result<()> {
-    let answer: Value = client.post_json("/api/shares", request)?;
+    // The content goes as a raw multipart part, which the node spools to
+    // disk and checks as it streams: no JSON escaping or base64, and no
+    // size ceiling but the node's `[limits] max_bundle_bytes`.
+    let content = content_bytes(request)?;
+    let mut meta = request.clone();
+    meta.content = None;
+    meta.content_base64 = None;
+    let answer: Value = client.post_multipart(
+        "/api/shares",
+        &meta,
+        &mut &content[..],
+        content.len() as u64,
+    )?;
     if json {
         return emit(&pretty(&answer)?);
     }
@@ -649,6 +672,13 @@ pub fn share_show(client: &Client, id: &str, json: bool) -> Result<()> {
         out += &format!("  node id:      {}\n", d.peer);
         out += &format!("  state:        {}\n", d.state);
         out += &format!("  attempts:     {}\n", d.attempts);
+        if d.bytes_sent > 0 {
+            // More than the envelope: a transfer that was cut and resumed.
+            out += &format!(
+                "  sent:         {} of a {}-byte envelope\n",
+                d.bytes_sent, d.envelope_size
+            );
+        }
         if d.state == "pending" {
             out += &format!("  next attempt: {}\n", when(&d.next_attempt_at));
         }
@@ -1012,6 +1042,8 @@ mod tests {
             peer_name: None,
             state: state.into(),
             attempts: 0,
+            envelope_size: 0,
+            bytes_sent: 0,
             next_attempt_at: Utc::now(),
             last_error: None,
             completed_at: None,

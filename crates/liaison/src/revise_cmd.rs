@@ -65,16 +65,23 @@ pub fn revise(client: &Client, id: &str, file: &Path, o: Options, json: bool) ->
     // The recipients are the share's (the node adds them); `to` only adds.
     let placeholder = vec![original.id.to_string()];
     let r = share_request(tlp, &placeholder, kind, o.format, &[], file)?;
+    let content = crate::remote::content_bytes(&r)?;
     let req = ReviseShareRequest {
         tlp: Some(r.tlp),
         kind: r.kind,
-        content: r.content,
-        content_base64: r.content_base64,
+        content: None,
+        content_base64: None,
         to: o.to,
         individuals: Vec::new(),
         not_after: o.expires.as_deref().map(expiry).transpose()?,
     };
-    let answer: Value = client.post_json(&format!("{path}/revise"), &req)?;
+    // As `share create`: the content streams beside the request.
+    let answer: Value = client.post_multipart(
+        &format!("{path}/revise"),
+        &req,
+        &mut &content[..],
+        content.len() as u64,
+    )?;
     if json {
         return emit(&pretty(&answer)?);
     }

@@ -55,9 +55,11 @@ pub fn run(home: &Home) -> Result<()> {
         .max_bundle_bytes()
         .with_context(|| format!("in {}", home.config_path().display()))?;
     node_config.open.max_content_bytes = max_bundle;
-    // The envelope adds the signed manifest and age's 16 bytes per 64 KiB.
-    node_config.frames.max_envelope =
-        u32::try_from(max_bundle + max_bundle / 1024 + 1024 * 1024).unwrap_or(u32::MAX);
+    let spool = home.ensure_spool()?;
+    node_config.spool = Some(spool.clone());
+    // Larger envelopes go in parts (`wire::PART_SIZE`); one `Deliver` frame
+    // carries at most one part's worth.
+    node_config.frames.max_envelope = liaison_core::wire::PART_SIZE + 64 * 1024;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -74,6 +76,7 @@ pub fn run(home: &Home) -> Result<()> {
             schedule,
             deadlines,
             max_bundle,
+            spool,
         });
         let _ = hooks.node.set(node.clone());
         let state = AppState {
@@ -113,6 +116,7 @@ struct DaemonHooks {
     schedule: liaison_core::roster::ContactSchedule,
     deadlines: liaison_core::incident::DeadlinePolicy,
     max_bundle: u64,
+    spool: std::path::PathBuf,
 }
 
 impl NodeHooks for DaemonHooks {
@@ -138,6 +142,10 @@ impl NodeHooks for DaemonHooks {
 
     fn max_bundle_bytes(&self) -> u64 {
         self.max_bundle
+    }
+
+    fn spool_dir(&self) -> std::path::PathBuf {
+        self.spool.clone()
     }
 
     fn check_contacts(&self, peers: Vec<NodeId>) -> liaison_api::ContactChecks {

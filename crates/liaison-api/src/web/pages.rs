@@ -498,13 +498,11 @@ pub(crate) async fn share_submit(
         not_after: None,
     };
     if action == "create" {
-        match shares::create(
-            State(state.clone()),
-            Extension(viewer.user.clone()),
-            Ok(Json(req)),
-        )
-        .await
-        {
+        let created = match shares::ShareInput::parse(&req) {
+            Ok(input) => shares::create_from(&state, viewer.user.clone(), input).await,
+            Err(e) => Err(e),
+        };
+        match created {
             Ok((_, Json(share))) => Ok(see_other(&format!("/ui/shares/{}", share.id))),
             Err(e) if e.code == "forbidden" => Err(e.into()),
             Err(e) => share_form_page(&state, &viewer, e.status, form, None, Some(e)).await,

@@ -213,6 +213,9 @@ pub enum ContentError {
     /// A joint log (kind `coordination`) that does not parse or breaks a rule.
     #[error("{0}")]
     Coordination(String),
+    /// The content could not be read (from disk, when it streams).
+    #[error("cannot read the content: {0}")]
+    Read(String),
     /// A CSAF 2.0 rule is broken.
     #[error("CSAF {path}: {problem}")]
     Csaf {
@@ -251,6 +254,23 @@ pub fn validate(kind: Kind, bytes: &[u8]) -> Result<ContentInfo, ContentError> {
             })
         }
     }
+}
+
+/// [`validate`] on content read from `reader`. STIX streams (memory grows
+/// with the largest object, not the bundle); the other kinds are small
+/// documents checked whole.
+pub fn validate_reader<R: std::io::Read>(
+    kind: Kind,
+    mut reader: R,
+) -> Result<ContentInfo, ContentError> {
+    if kind == Kind::Stix {
+        return stream::validate_stix_reader(reader);
+    }
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|e| ContentError::Read(e.to_string()))?;
+    validate(kind, &bytes)
 }
 
 /// STIX validation on one parsed tree: the reference the streamed

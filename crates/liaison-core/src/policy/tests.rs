@@ -13,7 +13,7 @@ use crate::agreement::{
 use crate::content::pattern_object_types;
 use crate::manifest::{sha256_hex, AgreementRef, Party};
 use crate::redact::RedactRules;
-use crate::release::{self, Candidate, Request};
+use crate::release::{self, Candidate, Drafted, Request};
 
 // ---------------------------------------------------------------------------
 // Fixtures.
@@ -1387,7 +1387,7 @@ fn plan_denies_when_one_recipient_has_no_agreement() {
         &Request {
             kind: Kind::Note,
             tlp: Tlp::Green,
-            content: &content,
+            content: Drafted::Bytes(&content),
             individuals: &[],
             approvals: 0,
         },
@@ -1395,7 +1395,7 @@ fn plan_denies_when_one_recipient_has_no_agreement() {
         now(),
     )
     .unwrap();
-    assert_eq!(plan.content, content);
+    assert_eq!(plan.redacted, None, "nothing removed: sent as drafted");
     assert!(plan.removals.is_empty());
     let reasons = plan.decision.reasons();
     assert!(plan.decision.is_deny(), "{:?}", plan.decision);
@@ -1460,7 +1460,7 @@ fn plan_allows_when_every_recipient_allows() {
         &Request {
             kind: Kind::Stix,
             tlp: Tlp::Amber,
-            content: &content,
+            content: Drafted::Bytes(&content),
             individuals: &[],
             approvals: 0,
         },
@@ -1469,7 +1469,7 @@ fn plan_allows_when_every_recipient_allows() {
     )
     .unwrap();
     assert_eq!(plan.decision, Decision::Allow);
-    assert_eq!(plan.content, content);
+    assert_eq!(plan.redacted, None, "nothing removed: sent as drafted");
     assert!(plan.removals.is_empty());
     let refs: Vec<_> = plan
         .recipients
@@ -1536,7 +1536,7 @@ fn plan_combines_approvals_and_names_agreements_in_force_only() {
         &Request {
             kind: Kind::Note,
             tlp: Tlp::Amber,
-            content: b"x",
+            content: Drafted::Bytes(b"x"),
             individuals: &[],
             approvals: 1,
         },
@@ -1564,7 +1564,7 @@ fn plan_combines_approvals_and_names_agreements_in_force_only() {
         &Request {
             kind: Kind::Note,
             tlp: Tlp::Green,
-            content: b"x",
+            content: Drafted::Bytes(b"x"),
             individuals: &[],
             approvals: 0,
         },
@@ -1574,6 +1574,81 @@ fn plan_combines_approvals_and_names_agreements_in_force_only() {
     .unwrap();
     assert_eq!(codes(&plan.decision), [ReasonCode::NotInForce]);
     assert_eq!(plan.recipients[0].agreement, None);
+}
+
+#[test]
+fn a_streamed_plan_decides_from_the_inventory_as_one_in_memory_does() {
+    // A bundle with a type the agreement does not let out.
+    let content = bundle(&[
+        indicator("[ipv4-addr:value = '198.51.100.7']"),
+        json!({"type": "malware", "spec_version": "2.1",
+               "id": "malware--31b940d4-6f7f-459a-80ea-9c1f17b58abc",
+               "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z",
+               "name": "x", "is_family": false}),
+    ]);
+    let inventory = crate::content::validate(Kind::Stix, &content)
+        .unwrap()
+        .inventory;
+    let ab = base();
+    let sha = sha256_hex(&ab.to_bytes());
+    let recipients = [Candidate {
+        name: "bolt",
+        node_id: bolt(),
+        standing: Some(Standing {
+            agreement: &ab,
+            state: AgreementState::InForce,
+        }),
+        agreement_sha256: Some(&sha),
+    }];
+    let request = |content| Request {
+        kind: Kind::Stix,
+        tlp: Tlp::Green,
+        content,
+        individuals: &[],
+        approvals: 0,
+    };
+    let in_memory = release::plan(
+        &acme(),
+        &request(Drafted::Bytes(&content)),
+        &recipients,
+        now(),
+    )
+    .unwrap();
+    let streamed = release::plan(
+        &acme(),
+        &request(Drafted::Streamed {
+            size: content.len() as u64,
+            inventory: &inventory,
+        }),
+        &recipients,
+        now(),
+    )
+    .unwrap();
+    assert!(in_memory.decision.is_deny(), "{:?}", in_memory.decision);
+    assert_eq!(streamed, in_memory);
+    assert!(!release::redacts(&acme(), &recipients));
+
+    // Content that streams cannot be redacted: the plan says so.
+    let redacting = base_out(|t| t.redact.drop_objects = vec!["identity".into()]);
+    let recipients = [Candidate {
+        standing: Some(Standing {
+            agreement: &redacting,
+            state: AgreementState::InForce,
+        }),
+        ..recipients[0]
+    }];
+    assert!(release::redacts(&acme(), &recipients));
+    let err = release::plan(
+        &acme(),
+        &request(Drafted::Streamed {
+            size: 99,
+            inventory: &inventory,
+        }),
+        &recipients,
+        now(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("redacts this share"), "{err}");
 }
 
 // ---------------------------------------------------------------------------

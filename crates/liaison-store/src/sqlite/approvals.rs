@@ -4,8 +4,9 @@ use liaison_core::manifest::sha256_hex;
 use rusqlite::{params, Connection, Row};
 use uuid::Uuid;
 
-use super::codec::{all, int, now, parse, parse_ts, sql_len, ts};
+use super::codec::{all, int, now, parse, parse_ts, ts};
 use super::ledger;
+use super::payloads::{put_payload, read_all};
 use crate::error::StoreError;
 use crate::model::{ApprovalDecision, ApprovalRecord, Event, NewShare, ShareState, User};
 use crate::store::Result;
@@ -105,19 +106,21 @@ pub(crate) fn list(conn: &Connection, share_id: Uuid) -> Result<Vec<ApprovalReco
 pub(crate) fn release(conn: &Connection, share: &NewShare, event: &Event) -> Result<()> {
     require_awaiting(conn, share.id)?;
     let id = share.id.to_string();
+    let payload = put_payload(conn, &share.content)?;
     conn.prepare_cached(
         "UPDATE shares SET content = ?2, size = ?3, manifest = ?4, manifest_sha256 = ?5,
-                           dsse = ?6, state = 'released', policy = ?7
+                           dsse = ?6, state = 'released', policy = ?7, content_payload = ?8
          WHERE id = ?1",
     )?
     .execute(params![
         id,
         share.content,
-        sql_len(&share.content),
+        i64::try_from(share.content.len()).unwrap_or(i64::MAX),
         share.manifest,
         share.manifest_sha256,
         share.dsse,
         share.policy.as_ref().map(|p| p.to_string()),
+        payload,
     ])?;
     super::outbox::insert_deliveries(conn, &id, &share.deliveries)?;
     ledger::append(conn, event)?;
@@ -134,12 +137,15 @@ pub(crate) fn refuse(conn: &Connection, id: Uuid, event: &Event) -> Result<()> {
 
 /// The content stored with a share.
 pub(crate) fn content(conn: &Connection, id: Uuid) -> Result<Option<Vec<u8>>> {
-    super::codec::first(
+    let rowid: Option<i64> = super::codec::first(
         conn,
-        "SELECT content FROM shares WHERE id = ?1",
+        "SELECT rowid FROM shares WHERE id = ?1",
         [id.to_string()],
         |r| Ok(r.get(0)?),
-    )
+    )?;
+    rowid
+        .map(|rowid| read_all(conn, "shares", "content", rowid))
+        .transpose()
 }
 
 fn set_state(conn: &Connection, id: Uuid, state: ShareState) -> Result<()> {

@@ -54,11 +54,6 @@ pub(crate) fn sql_int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// The stored size of a byte string.
-pub(crate) fn sql_len(bytes: &[u8]) -> i64 {
-    i64::try_from(bytes.len()).unwrap_or(i64::MAX)
-}
-
 /// The error for a stored value that does not parse; quotes a short prefix.
 pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
     let shown: String = value.chars().take(80).collect();

@@ -3,10 +3,9 @@
 use rusqlite::{params, Connection, Row};
 use uuid::Uuid;
 
-use super::codec::{
-    all, count, first, int, now, parse, parse_opt, parse_opt_ts, parse_ts, sql_len, ts,
-};
+use super::codec::{all, count, first, int, now, parse, parse_opt, parse_opt_ts, parse_ts, ts};
 use super::ledger;
+use super::payloads::{put_payload, read_all, read_chunk};
 use crate::model::{Event, InboxRecord, NewInbound, NewRejection, RejectionRecord};
 use crate::store::Result;
 
@@ -39,12 +38,17 @@ pub(crate) fn accept(
     receipt_json: &[u8],
     event: &Event,
 ) -> Result<Vec<u8>> {
+    // A redelivery is found before its content is copied.
+    if let Some(original) = receipt(conn, item.bundle_id)? {
+        return Ok(original);
+    }
+    let payload = put_payload(conn, &item.content)?;
     let inserted = conn
         .prepare_cached(
             "INSERT INTO inbox (bundle_id, received_at, sender, sender_org, tlp, kind, manifest,
                                 manifest_sha256, dsse, content, size, envelope_sha256,
-                                receipt_json, exercise, supersedes, not_after)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                                receipt_json, exercise, supersedes, not_after, content_payload)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
              ON CONFLICT (bundle_id) DO NOTHING",
         )?
         .execute(params![
@@ -58,12 +62,13 @@ pub(crate) fn accept(
             item.manifest_sha256,
             item.dsse,
             item.content,
-            sql_len(&item.content),
+            i64::try_from(item.content.len()).unwrap_or(i64::MAX),
             item.envelope_sha256,
             receipt_json,
             item.exercise,
             item.supersedes.map(|s| s.to_string()),
             item.not_after.map(ts),
+            payload,
         ])?;
     if inserted == 0 {
         return receipt(conn, item.bundle_id)?.ok_or_else(|| {
@@ -129,13 +134,34 @@ pub(crate) fn list(conn: &Connection, limit: u32) -> Result<Vec<InboxRecord>> {
 
 /// One inbox bundle and its content.
 pub(crate) fn item(conn: &Connection, bundle_id: Uuid) -> Result<Option<(InboxRecord, Vec<u8>)>> {
-    let sql = format!("SELECT {INBOX_COLUMNS}, content FROM inbox WHERE bundle_id = ?1");
+    let sql = format!("SELECT {INBOX_COLUMNS}, rowid FROM inbox WHERE bundle_id = ?1");
     let found = first(conn, &sql, [bundle_id.to_string()], |r| {
-        Ok((inbox_row(r)?, r.get("content")?))
+        Ok((inbox_row(r)?, r.get::<_, i64>("rowid")?))
     })?;
     found
-        .map(|(rec, content): (InboxRecord, Vec<u8>)| Ok((with_recall(conn, rec)?, content)))
+        .map(|(rec, rowid)| {
+            let content = read_all(conn, "inbox", "content", rowid)?;
+            Ok((with_recall(conn, rec)?, content))
+        })
         .transpose()
+}
+
+/// Up to `max` bytes of a bundle's content from `offset`.
+pub(crate) fn content_chunk(
+    conn: &Connection,
+    bundle_id: Uuid,
+    offset: u64,
+    max: usize,
+) -> Result<Vec<u8>> {
+    let rowid: Option<i64> = first(
+        conn,
+        "SELECT rowid FROM inbox WHERE bundle_id = ?1",
+        [bundle_id.to_string()],
+        |r| Ok(r.get(0)?),
+    )?;
+    let rowid =
+        rowid.ok_or_else(|| crate::StoreError::NotFound(format!("no inbox bundle {bundle_id}")))?;
+    read_chunk(conn, "inbox", "content", rowid, offset, max)
 }
 
 /// One inbox bundle, without its content.

@@ -13,6 +13,8 @@ mod ledger;
 mod messages;
 mod metrics;
 mod outbox;
+mod parts;
+mod payloads;
 mod peers;
 mod recalls;
 mod schema;
@@ -435,6 +437,45 @@ impl Store for SqliteStore {
 
     fn delivery_completed(&self, id: i64, receipt: &StoredReceipt, event: &Event) -> Result<bool> {
         self.write(|tx| outbox::complete(tx, id, receipt, event))
+    }
+
+    fn envelope_chunk(&self, id: i64, offset: u64, max: usize) -> Result<Vec<u8>> {
+        self.read(|c| outbox::envelope_chunk(c, id, offset, max))
+    }
+
+    fn delivery_sent(&self, id: i64, bytes: u64) -> Result<()> {
+        self.write(|tx| outbox::add_sent(tx, id, bytes))
+    }
+
+    fn part_append(
+        &self,
+        peer: &NodeId,
+        sha256: &str,
+        size: u64,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<u64> {
+        self.write(|tx| parts::append(tx, peer, sha256, size, offset, data))
+    }
+
+    fn part_held(&self, peer: &NodeId, sha256: &str) -> Result<u64> {
+        self.read(|c| parts::held(c, peer, sha256))
+    }
+
+    fn part_read(&self, peer: &NodeId, sha256: &str, offset: u64) -> Result<Option<Vec<u8>>> {
+        self.read(|c| parts::read(c, peer, sha256, offset))
+    }
+
+    fn parts_remove(&self, peer: &NodeId, sha256: &str) -> Result<()> {
+        self.write(|tx| parts::remove(tx, peer, sha256))
+    }
+
+    fn envelope_receipt(&self, peer: &NodeId, sha256: &str) -> Result<Option<Vec<u8>>> {
+        self.read(|c| parts::receipt(c, peer, sha256))
+    }
+
+    fn inbox_content_chunk(&self, bundle_id: Uuid, offset: u64, max: usize) -> Result<Vec<u8>> {
+        self.read(|c| inbox::content_chunk(c, bundle_id, offset, max))
     }
 
     fn inbound_receipt(&self, bundle_id: Uuid) -> Result<Option<Vec<u8>>> {

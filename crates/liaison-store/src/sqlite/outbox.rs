@@ -6,9 +6,10 @@ use rusqlite::{params, Connection, Row};
 use uuid::Uuid;
 
 use super::codec::{
-    all, count, exists, first, int, now, parse, parse_opt, parse_opt_ts, parse_ts, sql_len, ts,
+    all, count, exists, first, int, now, parse, parse_opt, parse_opt_ts, parse_ts, ts,
 };
 use super::ledger;
+use super::payloads::{put_payload, read_chunk};
 use crate::error::{conflict_as, StoreError};
 use crate::model::{
     DeliveryRecord, DeliveryState, DueDelivery, Event, NewShare, ShareRecord, StoredReceipt,
@@ -22,10 +23,12 @@ const SELECT_SHARE: &str = "SELECT id, created_at, created_by, tlp, kind, manife
                             FROM shares";
 
 const SELECT_DELIVERY: &str = "
-    SELECT o.id, o.share_id, o.peer, p.name AS peer_name, o.state, o.attempts,
+    SELECT o.id, o.share_id, o.peer, p.name AS peer_name, o.state, o.attempts, o.bytes_sent,
+           COALESCE(length(pl.data), length(o.envelope)) AS envelope_size,
            o.next_attempt_at, o.last_error, o.completed_at,
            r.json AS receipt_json, r.accepted, r.reason, r.received_at
     FROM outbox o
+    LEFT JOIN payloads pl ON pl.id = o.envelope_payload
     LEFT JOIN peers p ON p.node_id = o.peer
     LEFT JOIN receipts r ON r.delivery_id = o.id";
 
@@ -33,11 +36,12 @@ const SELECT_DELIVERY: &str = "
 pub(crate) fn create(conn: &Connection, share: &NewShare, event: &Event) -> Result<()> {
     let at = ts(now());
     let id = share.id.to_string();
+    let payload = put_payload(conn, &share.content)?;
     conn.prepare_cached(
         "INSERT INTO shares (id, created_at, created_by, tlp, kind, content, size, manifest,
                              manifest_sha256, dsse, state, approvals_required, policy,
-                             supersedes, not_after)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                             supersedes, not_after, content_payload)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?
     .execute(params![
         id,
@@ -46,7 +50,7 @@ pub(crate) fn create(conn: &Connection, share: &NewShare, event: &Event) -> Resu
         share.tlp.to_string(),
         share.kind.to_string(),
         share.content,
-        sql_len(&share.content),
+        i64::try_from(share.content.len()).unwrap_or(i64::MAX),
         share.manifest,
         share.manifest_sha256,
         share.dsse,
@@ -55,6 +59,7 @@ pub(crate) fn create(conn: &Connection, share: &NewShare, event: &Event) -> Resu
         share.policy.as_ref().map(|p| p.to_string()),
         share.supersedes.map(|s| s.to_string()),
         share.not_after.map(ts),
+        payload,
     ])
     .map_err(|e| conflict_as(e, || format!("share {id} already exists")))?;
     if let Some(incident) = share.incident {
@@ -73,17 +78,20 @@ pub(crate) fn insert_deliveries(
 ) -> Result<()> {
     let at = ts(now());
     let mut insert = conn.prepare_cached(
-        "INSERT INTO outbox (share_id, peer, envelope, envelope_sha256, next_attempt_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO outbox (share_id, peer, envelope, envelope_sha256, next_attempt_at,
+                             envelope_payload)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for d in deliveries {
+        let payload = put_payload(conn, &d.envelope)?;
         insert
             .execute(params![
                 id,
                 d.peer.to_string(),
                 d.envelope,
                 d.envelope_sha256,
-                at
+                at,
+                payload
             ])
             .map_err(|e| conflict_as(e, || format!("share {id} lists peer {} twice", d.peer)))?;
     }
@@ -149,9 +157,12 @@ fn with_deliveries(conn: &Connection, mut share: ShareRecord) -> Result<ShareRec
 pub(crate) fn due(conn: &Connection, at: DateTime<Utc>, limit: u32) -> Result<Vec<DueDelivery>> {
     all(
         conn,
-        "SELECT id, share_id, peer, envelope, envelope_sha256, attempts FROM outbox
+        "SELECT o.id, share_id, peer,
+                COALESCE(length(pl.data), length(o.envelope)) AS envelope_size,
+                envelope_sha256, attempts
+         FROM outbox o LEFT JOIN payloads pl ON pl.id = o.envelope_payload
          WHERE state = 'pending' AND next_attempt_at <= ?1
-         ORDER BY next_attempt_at, id LIMIT ?2",
+         ORDER BY next_attempt_at, o.id LIMIT ?2",
         params![ts(at), limit],
         due_row,
     )
@@ -291,6 +302,8 @@ fn delivery_row(r: &Row<'_>) -> Result<DeliveryRecord> {
         peer_name: r.get("peer_name")?,
         state: parse("delivery state", &r.get::<_, String>("state")?)?,
         attempts: int("delivery attempts", r.get("attempts")?)?,
+        bytes_sent: int("delivery bytes_sent", r.get("bytes_sent")?)?,
+        envelope_size: int("delivery envelope size", r.get("envelope_size")?)?,
         next_attempt_at: parse_ts(
             "delivery next_attempt_at",
             &r.get::<_, String>("next_attempt_at")?,
@@ -319,8 +332,26 @@ fn due_row(r: &Row<'_>) -> Result<DueDelivery> {
         id: r.get("id")?,
         share_id: parse("delivery share id", &r.get::<_, String>("share_id")?)?,
         peer: parse("delivery peer", &r.get::<_, String>("peer")?)?,
-        envelope: r.get("envelope")?,
+        envelope_size: int("delivery envelope size", r.get("envelope_size")?)?,
         envelope_sha256: r.get("envelope_sha256")?,
         attempts: int("delivery attempts", r.get("attempts")?)?,
     })
+}
+
+/// Up to `max` bytes of delivery `id`'s envelope, from `offset`.
+pub(crate) fn envelope_chunk(
+    conn: &Connection,
+    id: i64,
+    offset: u64,
+    max: usize,
+) -> Result<Vec<u8>> {
+    require_delivery(conn, id)?;
+    read_chunk(conn, "outbox", "envelope", id, offset, max)
+}
+
+/// Add `bytes` to what was sent of delivery `id` (over all attempts).
+pub(crate) fn add_sent(conn: &Connection, id: i64, bytes: u64) -> Result<()> {
+    conn.prepare_cached("UPDATE outbox SET bytes_sent = bytes_sent + ?2 WHERE id = ?1")?
+        .execute(params![id, i64::try_from(bytes).unwrap_or(i64::MAX)])?;
+    Ok(())
 }

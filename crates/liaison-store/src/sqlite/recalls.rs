@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::codec::{all, first, now, parse, parse_opt_ts, parse_ts, ts};
 use super::ledger;
+use super::payloads::sha256_blob;
 use crate::error::StoreError;
 use crate::model::{
     Event, NewMessage, NewRecallIn, NewRecallOut, RecallInRecord, RecallOutRecord, ShareState,
@@ -242,12 +243,17 @@ pub(crate) fn recall_inbound(
         } else {
             RecallOutcome::Withheld
         };
-        let hashes: Option<(String, Option<Vec<u8>>)> = first(
+        let held: Option<(String, i64)> = first(
             conn,
-            "SELECT manifest_sha256, content FROM inbox WHERE bundle_id = ?1",
+            "SELECT manifest_sha256, rowid FROM inbox WHERE bundle_id = ?1",
             [bundle.to_string()],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
+        // Hashed in chunks: the content may be larger than memory allows.
+        let hashes = match held {
+            Some((m, rowid)) => Some((m, sha256_blob(conn, "inbox", "content", rowid)?)),
+            None => None,
+        };
         conn.prepare_cached(
             "INSERT INTO recalls_in (bundle_id, sender, reason, recalled_at, received_at,
                                      outcome, recall_json, receipt_json)
@@ -263,19 +269,29 @@ pub(crate) fn recall_inbound(
             r.recall_json,
             receipt,
         ])?;
+        let payload: Option<Option<i64>> = first(
+            conn,
+            "SELECT content_payload FROM inbox WHERE bundle_id = ?1",
+            [bundle.to_string()],
+            |row| Ok(row.get(0)?),
+        )?;
         if r.purge {
             conn.execute(
-                "UPDATE inbox SET content = X'', manifest = X'', dsse = X'' WHERE bundle_id = ?1",
+                "UPDATE inbox SET content = X'', content_payload = NULL, manifest = X'', dsse = X''
+                 WHERE bundle_id = ?1",
                 [bundle.to_string()],
             )?;
         } else {
             conn.execute(
-                "UPDATE inbox SET content = X'' WHERE bundle_id = ?1",
+                "UPDATE inbox SET content = X'', content_payload = NULL WHERE bundle_id = ?1",
                 [bundle.to_string()],
             )?;
         }
+        if let Some(id) = payload.flatten() {
+            conn.execute("DELETE FROM payloads WHERE id = ?1", [id])?;
+        }
         let (manifest_sha256, content_sha256) = match hashes {
-            Some((m, c)) => (Some(m), c.map(|c| sha256_hex(&c))),
+            Some((m, c)) => (Some(m), c),
             None => (None, None),
         };
         ledger::append(

@@ -40,6 +40,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
         include_str!("../../migrations/0011_user_revocation.sql"),
     ),
     (12, include_str!("../../migrations/0012_ledger_indexes.sql")),
+    (
+        13,
+        include_str!("../../migrations/0013_resumable_transfer.sql"),
+    ),
 ];
 
 /// How long a writer waits for another connection's lock before failing.

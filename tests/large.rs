@@ -1,0 +1,242 @@
+//! Large bundles (DESIGN §4, §6): content streams from `share create` to
+//! the recipient's inbox (multipart upload spooled to disk, STIX checked one
+//! object at a time, sealed file to file, sent in 1 MiB parts that the
+//! receiver stores as they arrive, opened and checked from the stored
+//! parts), so each node's memory stays bounded; and a transfer cut halfway
+//! resumes from the parts the receiver holds.
+//!
+//! Two real `liaison serve` processes on 127.0.0.1. Peak RSS is the kernel's
+//! `VmHWM` of each daemon. The figures are printed (`--nocapture`).
+
+mod support;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use support::{pin_and_agree, printed, wait_until, TestNode, FAST_DELIVERY, OPEN_AGREEMENT};
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Write a valid STIX 2.1 bundle of `n` indicators to `path`, returning
+/// its size and SHA-256 (hex).
+fn write_bundle(path: &Path, n: usize) -> (u64, String) {
+    struct Out {
+        file: std::io::BufWriter<std::fs::File>,
+        hasher: Sha256,
+        size: u64,
+    }
+    impl Out {
+        fn put(&mut self, s: &str) {
+            self.file.write_all(s.as_bytes()).unwrap();
+            self.hasher.update(s.as_bytes());
+            self.size += s.len() as u64;
+        }
+    }
+    let mut out = Out {
+        file: std::io::BufWriter::new(std::fs::File::create(path).unwrap()),
+        hasher: Sha256::new(),
+        size: 0,
+    };
+    out.put(&format!(
+        "{{\"type\":\"bundle\",\"id\":\"bundle--{}\",\"objects\":[",
+        uuid::Uuid::new_v4()
+    ));
+    for i in 0..n {
+        out.put(&format!(
+            "{}{{\"type\":\"indicator\",\"spec_version\":\"2.1\",\"id\":\"indicator--{}\",\
+             \"created\":\"2026-11-30T09:00:00.000Z\",\"modified\":\"2026-11-30T09:00:00.000Z\",\
+             \"name\":\"C2 {i}\",\"indicator_types\":[\"malicious-activity\"],\
+             \"pattern\":\"[ipv4-addr:value = '10.{}.{}.{}']\",\"pattern_type\":\"stix\",\
+             \"valid_from\":\"2026-11-30T09:00:00.000000Z\"}}",
+            if i > 0 { "," } else { "" },
+            uuid::Uuid::new_v4(),
+            (i >> 16) & 0xff,
+            (i >> 8) & 0xff,
+            i & 0xff
+        ));
+    }
+    out.put("]}");
+    out.file.flush().unwrap();
+    (
+        out.size,
+        data_encoding::HEXLOWER.encode(&out.hasher.finalize()),
+    )
+}
+
+/// A `/proc/PID/status` figure in MiB (e.g. `VmHWM`, the peak RSS).
+fn status_mib(pid: u32, key: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"));
+    kib / 1024.0
+}
+
+/// Bytes of envelopes the node holds in parts (read from its database,
+/// which the running daemon shares in WAL mode).
+fn parts_held(node: &TestNode) -> u64 {
+    let db = rusqlite::Connection::open_with_flags(
+        node.dir.join("liaison.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    let held: i64 = db
+        .query_row(
+            "SELECT COALESCE(SUM(length(data)), 0) FROM inbound_parts",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    held as u64
+}
+
+fn share(a: &TestNode, file: &Path) -> String {
+    let (ok, out, err) = a.cli(&[
+        "share",
+        "create",
+        "--tlp",
+        "green",
+        "--kind",
+        "stix",
+        "--to",
+        "bolt",
+        file.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}{err}");
+    printed(&out, "share")
+}
+
+fn delivery(a: &TestNode, id: &str) -> serde_json::Value {
+    a.share_view(id)["deliveries"][0].clone()
+}
+
+#[test]
+fn a_150_000_indicator_bundle_reaches_the_inbox_with_each_node_under_64_mib() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = TestNode::init(tmp.path(), "acme");
+    let mut b = TestNode::init(tmp.path(), "bolt");
+    a.configure(FAST_DELIVERY);
+    a.start();
+    b.start();
+    pin_and_agree(&a, &b, OPEN_AGREEMENT);
+    let file = tmp.path().join("big.json");
+    let (size, sha256) = write_bundle(&file, 150_000);
+    assert!(size > 48 * 1024 * 1024, "{size} bytes");
+
+    let t = Instant::now();
+    let id = share(&a, &file);
+    let posted = t.elapsed();
+    wait_until(
+        Duration::from_secs(600),
+        "the bundle in bolt's inbox",
+        || b.inbox_ids().contains(&id),
+    );
+    let took = t.elapsed();
+    // Before anything reads the content back (an inbox download holds it).
+    let (pa, pb) = (a.pid().unwrap(), b.pid().unwrap());
+    let (hwm_a, hwm_b) = (status_mib(pa, "VmHWM"), status_mib(pb, "VmHWM"));
+    wait_until(Duration::from_secs(60), "the receipt at acme", || {
+        delivery(&a, &id)["state"] == "delivered"
+    });
+    let d = delivery(&a, &id);
+    println!(
+        "large bundle: 150000 indicators, {:.1} MB: share→inbox {:.1} s (upload and seal {:.1} s); \
+         peak RSS sender {hwm_a:.1} MiB, receiver {hwm_b:.1} MiB; envelope {} bytes, {} sent",
+        size as f64 / 1e6,
+        took.as_secs_f64(),
+        posted.as_secs_f64(),
+        d["envelope_size"],
+        d["bytes_sent"],
+    );
+    assert!(hwm_a < 64.0, "sender peak RSS {hwm_a:.1} MiB");
+    assert!(hwm_b < 64.0, "receiver peak RSS {hwm_b:.1} MiB");
+
+    // Byte for byte what was shared, and nothing left half received.
+    let (status, item) = b.get(&format!("/api/inbox/{id}"));
+    assert_eq!(status, 200, "{item}");
+    assert_eq!(item["size"].as_u64(), Some(size), "{item}");
+    let content = b.raw_bytes(&format!("/api/inbox/{id}/content"));
+    assert_eq!(content.len() as u64, size);
+    assert_eq!(
+        data_encoding::HEXLOWER.encode(&Sha256::digest(&content)),
+        sha256
+    );
+    assert_eq!(parts_held(&b), 0);
+    a.stop();
+    b.stop();
+}
+
+#[test]
+fn a_transfer_killed_halfway_resumes_and_sends_less_than_60_percent_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = TestNode::init(tmp.path(), "acme");
+    let mut b = TestNode::init(tmp.path(), "bolt");
+    a.configure(FAST_DELIVERY);
+    // Paced, so that the receiver can be killed halfway.
+    a.configure("part_interval_ms = 100\n");
+    a.start();
+    b.start();
+    pin_and_agree(&a, &b, OPEN_AGREEMENT);
+    let file = tmp.path().join("bundle.json");
+    let (size, sha256) = write_bundle(&file, 40_000);
+
+    let id = share(&a, &file);
+    let envelope = delivery(&a, &id)["envelope_size"].as_u64().unwrap();
+    assert!(
+        envelope > 10 * 1024 * 1024,
+        "{envelope} bytes: ten parts or more"
+    );
+    wait_until(
+        Duration::from_secs(120),
+        "half the envelope at bolt",
+        || parts_held(&b) >= envelope / 2,
+    );
+    b.kill();
+    let held = parts_held(&b);
+    assert!(
+        held >= envelope / 2 && held < envelope,
+        "{held} of {envelope}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    b.start();
+
+    wait_until(
+        Duration::from_secs(120),
+        "the bundle in bolt's inbox",
+        || b.inbox_ids().contains(&id),
+    );
+    wait_until(Duration::from_secs(30), "the receipt at acme", || {
+        delivery(&a, &id)["state"] == "delivered"
+    });
+    let d = delivery(&a, &id);
+    let sent = d["bytes_sent"].as_u64().unwrap();
+    let resent = sent - envelope;
+    println!(
+        "resumed transfer: envelope {envelope} bytes ({:.1} MiB), receiver killed holding {held} \
+         ({:.0}%); {sent} bytes sent in all, {resent} again ({:.1}% of the envelope), {} failed \
+         attempt(s)",
+        envelope as f64 / MIB,
+        100.0 * held as f64 / envelope as f64,
+        100.0 * resent as f64 / envelope as f64,
+        d["attempts"],
+    );
+    assert!(
+        (resent as f64) < 0.6 * envelope as f64,
+        "{resent} of {envelope} bytes sent again"
+    );
+    let content = b.raw_bytes(&format!("/api/inbox/{id}/content"));
+    assert_eq!(content.len() as u64, size);
+    assert_eq!(
+        data_encoding::HEXLOWER.encode(&Sha256::digest(&content)),
+        sha256
+    );
+    assert_eq!(parts_held(&b), 0, "the parts went with the accepted bundle");
+    a.stop();
+    b.stop();
+}
