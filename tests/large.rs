@@ -14,6 +14,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use support::{pin_and_agree, printed, wait_until, TestNode, FAST_DELIVERY, OPEN_AGREEMENT};
 
@@ -97,17 +98,24 @@ fn parts_held(node: &TestNode) -> u64 {
 }
 
 fn share(a: &TestNode, file: &Path) -> String {
-    let (ok, out, err) = a.cli(&[
-        "share",
-        "create",
-        "--tlp",
-        "green",
-        "--kind",
-        "stix",
-        "--to",
-        "bolt",
-        file.to_str().unwrap(),
-    ]);
+    share_as(a, &a.token, "green", file)
+}
+
+fn share_as(a: &TestNode, token: &str, tlp: &str, file: &Path) -> String {
+    let (ok, out, err) = a.cli_as(
+        token,
+        &[
+            "share",
+            "create",
+            "--tlp",
+            tlp,
+            "--kind",
+            "stix",
+            "--to",
+            "bolt",
+            file.to_str().unwrap(),
+        ],
+    );
     assert!(ok, "{out}{err}");
     printed(&out, "share")
 }
@@ -203,7 +211,9 @@ fn a_transfer_killed_halfway_resumes_and_sends_less_than_60_percent_again() {
         held >= envelope / 2 && held < envelope,
         "{held} of {envelope}"
     );
-    std::thread::sleep(Duration::from_millis(500));
+    // Down for longer than acme's request timeout (3 s): its attempt fails,
+    // and the next one asks bolt how much it holds.
+    std::thread::sleep(Duration::from_secs(4));
     b.start();
 
     wait_until(
@@ -230,6 +240,7 @@ fn a_transfer_killed_halfway_resumes_and_sends_less_than_60_percent_again() {
         (resent as f64) < 0.6 * envelope as f64,
         "{resent} of {envelope} bytes sent again"
     );
+    assert!(d["attempts"].as_u64().unwrap() >= 1, "{d}");
     let content = b.raw_bytes(&format!("/api/inbox/{id}/content"));
     assert_eq!(content.len() as u64, size);
     assert_eq!(
@@ -237,6 +248,76 @@ fn a_transfer_killed_halfway_resumes_and_sends_less_than_60_percent_again() {
         sha256
     );
     assert_eq!(parts_held(&b), 0, "the parts went with the accepted bundle");
+    a.stop();
+    b.stop();
+}
+
+/// AMBER needs one approval; the rest as [`OPEN_AGREEMENT`].
+const ONE_APPROVER: &str = r#"
+valid_from = "2020-01-01T00:00:00Z"
+valid_until = "2100-01-01T00:00:00Z"
+[outbound]
+max_tlp = "amber"
+content = { kinds = ["stix"], stix_types = ["*"] }
+approval = { from_tlp = "amber", approvers = 1 }
+[inbound]
+max_tlp = "amber"
+content = { kinds = ["stix"], stix_types = ["*"] }
+"#;
+
+#[test]
+fn a_large_share_waits_for_approval_and_is_sealed_from_disk_when_approved() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = TestNode::init(tmp.path(), "acme");
+    let mut b = TestNode::init(tmp.path(), "bolt");
+    a.configure(FAST_DELIVERY);
+    a.start();
+    b.start();
+    pin_and_agree(&a, &b, ONE_APPROVER);
+    let analyst = a.add_user("ana", "analyst");
+    let approver = a.add_user("bob", "approver");
+    let file = tmp.path().join("bundle.json");
+    // Several parts' worth: above what is re-read into memory.
+    let (size, sha256) = write_bundle(&file, 12_000);
+    assert!(size > 3 * 1024 * 1024, "{size} bytes");
+
+    let id = share_as(&a, &analyst, "amber", &file);
+    let share = a.share_view(&id);
+    assert_eq!(share["state"], "awaiting_approval", "{share}");
+    assert_eq!(share["size"].as_u64(), Some(size));
+    // The approver's view describes it without holding it.
+    let (status, item) = a.call_as(&approver, "GET", &format!("/api/approvals/{id}"), None);
+    assert_eq!(status, 200, "{item}");
+    assert_eq!(item["preview"]["size"].as_u64(), Some(size), "{item}");
+    assert_eq!(item["preview"]["sha256"], sha256.as_str());
+    assert!(item["preview"]["content"].is_null());
+    let (status, body) = a.call_as(
+        &approver,
+        "POST",
+        &format!("/api/approvals/{id}/approve"),
+        Some(json!({"comment": "checked"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_until(
+        Duration::from_secs(120),
+        "the bundle in bolt's inbox",
+        || b.inbox_ids().contains(&id),
+    );
+    let d = delivery(&a, &id);
+    assert!(d["envelope_size"].as_u64().unwrap() > size);
+    let content = b.raw_bytes(&format!("/api/inbox/{id}/content"));
+    assert_eq!(
+        data_encoding::HEXLOWER.encode(&Sha256::digest(&content)),
+        sha256
+    );
+    // The signed manifest carries the approval and the content digest.
+    let (_, got) = b.get(&format!("/api/inbox/{id}"));
+    assert_eq!(
+        got["manifest"]["approvals"].as_array().map(Vec::len),
+        Some(1),
+        "{got}"
+    );
+    assert_eq!(got["manifest"]["content"]["sha256"], sha256.as_str());
     a.stop();
     b.stop();
 }

@@ -140,7 +140,7 @@ pub(crate) async fn show(
             let input = input_of(&st, &share)?;
             let peers = resolve_peers(&st, &input.to)?;
             let agreements = standings(&st, &peers)?;
-            let plan = plan_for(&st, &input, &peers, &agreements, &Default::default())?;
+            let plan = plan_for(&st, &input, &peers, &agreements, None)?;
             out.preview = Some(crate::shares::preview_of(&plan, &input.body)?);
         }
         Ok(Json(out))
@@ -162,10 +162,12 @@ fn input_of(state: &AppState, share: &ShareRecord) -> Result<ShareInput, ApiErro
             })
             .unwrap_or_default()
     };
-    let body = state
-        .store
-        .share_content(share.id)?
-        .ok_or_else(|| ApiError::not_found(format!("no share {}", share.id)))?;
+    // A large share is re-planned and sealed from a spool file.
+    let body = crate::body::from_store(&state.hooks.spool_dir(), share.size, |offset| {
+        state
+            .store
+            .share_content_chunk(share.id, offset, 1024 * 1024)
+    })?;
     Ok(ShareInput {
         incident: None,
         supersedes: share.supersedes,
@@ -174,7 +176,7 @@ fn input_of(state: &AppState, share: &ShareRecord) -> Result<ShareInput, ApiErro
         kind: share.kind,
         to: strings("to"),
         individuals: strings("individuals"),
-        body: crate::body::Body::Bytes(body),
+        body,
     })
 }
 
@@ -316,7 +318,7 @@ fn release(
             decision_sha256: a.decision_sha256.clone(),
         })
         .collect();
-    let mut plan = plan_for(state, &input, &peers, &agreements, &Default::default())?;
+    let mut plan = plan_for(state, &input, &peers, &agreements, None)?;
     // Policy again, now counting the approvals.
     let n = u32::try_from(approvals.len()).unwrap_or(u32::MAX);
     plan.decision = match plan.decision {

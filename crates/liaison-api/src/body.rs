@@ -129,6 +129,60 @@ impl Body {
     }
 }
 
+/// Stored content above this size is spooled to disk to be re-planned or
+/// re-sealed; below, it is read into memory.
+const SPOOL_ABOVE: u64 = 1024 * 1024;
+
+/// Content of `size` bytes kept in the store, read with `chunk(offset)`: in
+/// memory when small, else copied chunk by chunk into a spool file in `dir`.
+pub(crate) fn from_store(
+    dir: &Path,
+    size: u64,
+    mut chunk: impl FnMut(u64) -> Result<Vec<u8>, liaison_store::StoreError>,
+) -> Result<Body, ApiError> {
+    let file = (size > SPOOL_ABOVE).then(|| spool_file(dir)).transpose()?;
+    let mut bytes = Vec::new();
+    // Written through a second handle, so `file` stays free to move.
+    let mut out = match &file {
+        Some(f) => Some(Hashing::new(BufWriter::new(f.try_clone().map_err(
+            |e| ApiError::internal(format!("spooling stored content: {e}")),
+        )?))),
+        None => None,
+    };
+    let mut at = 0u64;
+    while at < size {
+        let part = chunk(at)?;
+        if part.is_empty() {
+            return Err(ApiError::internal(format!(
+                "stored content ends at {at} of {size} bytes"
+            )));
+        }
+        at += part.len() as u64;
+        match out.as_mut() {
+            Some(w) => w
+                .write_all(&part)
+                .map_err(|e| ApiError::internal(format!("spooling stored content: {e}")))?,
+            None => bytes.extend_from_slice(&part),
+        }
+    }
+    let spooled = match out {
+        Some(mut w) => {
+            w.flush()
+                .map_err(|e| ApiError::internal(format!("spooling stored content: {e}")))?;
+            Some((w.len, w.digest()))
+        }
+        None => None,
+    };
+    match (file, spooled) {
+        (Some(file), Some((len, sha256))) => Ok(Body::Spooled {
+            file: Arc::new(file),
+            len,
+            sha256,
+        }),
+        _ => Ok(Body::Bytes(bytes)),
+    }
+}
+
 /// `file`, rewound to its start, to read.
 fn rewound(file: &File) -> io::Result<&File> {
     let mut f = file;

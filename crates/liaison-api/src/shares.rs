@@ -160,7 +160,7 @@ pub(crate) async fn preview(
         let peers = resolve_peers(&st, &request.to)?;
         let info = check_body(&request).map_err(|e| seal_error(&e))?;
         let agreements = standings(&st, &peers)?;
-        let plan = plan_for(&st, &request, &peers, &agreements, &info.inventory)?;
+        let plan = plan_for(&st, &request, &peers, &agreements, Some(&info.inventory))?;
         preview_of(&plan, &request.body).map(Json)
     })
     .await
@@ -169,17 +169,19 @@ pub(crate) async fn preview(
 /// What a preview shows of `plan` for content `body`.
 pub(crate) fn preview_of(plan: &ReleasePlan, body: &Body) -> Result<PreviewView, ApiError> {
     let value = serde_json::to_value(plan).unwrap_or_default();
-    let sent = match &plan.redacted {
-        Some(r) => std::borrow::Cow::Borrowed(&r[..]),
-        None => body.in_memory("a preview")?,
+    let text = |b: &[u8]| std::str::from_utf8(b).ok().map(str::to_string);
+    // Spooled content is described, not shown.
+    let (content, size, sha256) = match (&plan.redacted, body) {
+        (Some(r), _) | (None, Body::Bytes(r)) => (text(r), r.len() as u64, sha256_hex(r)),
+        (None, Body::Spooled { len, sha256, .. }) => (None, *len, sha256.clone()),
     };
     Ok(PreviewView {
         decision: value["decision"].clone(),
         recipients: value["recipients"].as_array().cloned().unwrap_or_default(),
         removals: value["removals"].as_array().cloned().unwrap_or_default(),
-        content: std::str::from_utf8(&sent).ok().map(str::to_string),
-        size: sent.len() as u64,
-        sha256: sha256_hex(&sent),
+        content,
+        size,
+        sha256,
     })
 }
 
@@ -343,8 +345,22 @@ pub(crate) fn plan_for(
     req: &ShareInput,
     peers: &[PeerRecord],
     agreements: &[Option<(AgreementRecord, SignedAgreement)>],
-    inventory: &content::Inventory,
+    inventory: Option<&content::Inventory>,
 ) -> Result<ReleasePlan, ApiError> {
+    // Spooled content is planned from its inventory: taken here (one
+    // object at a time) when the caller has not validated it already.
+    let taken;
+    let inventory = match (inventory, &req.body) {
+        (Some(i), _) => i,
+        (None, Body::Spooled { .. }) => {
+            taken = check_body(req).map_err(|e| seal_error(&e))?.inventory;
+            &taken
+        }
+        (None, Body::Bytes(_)) => {
+            taken = content::Inventory::default();
+            &taken
+        }
+    };
     let candidates: Vec<Candidate<'_>> = peers
         .iter()
         .zip(agreements)
@@ -437,7 +453,7 @@ pub(crate) fn plan_and_queue(
             return Err(refuse(err.code, err.message, serde_json::Value::Null)?);
         }
     };
-    let plan = plan_for(state, &req, &peers, &agreements, &info.inventory)?;
+    let plan = plan_for(state, &req, &peers, &agreements, Some(&info.inventory))?;
     let removed = removal_summary(&plan);
 
     let approvals_required = match &plan.decision {
@@ -739,12 +755,16 @@ fn forward_blocking(
     to: &[String],
 ) -> Result<ShareRecord, ApiError> {
     let store = &state.store;
-    let (item, content) = store
-        .inbox_item(bundle_id)?
+    let item = store
+        .inbox_record(bundle_id)?
         .ok_or_else(|| ApiError::not_found(format!("no inbox bundle {bundle_id}")))?;
     if let Some(e) = crate::inbox::withdrawn(&item) {
         return Err(e);
     }
+    // The originator's content, byte for byte (spooled when large).
+    let content = crate::body::from_store(&state.hooks.spool_dir(), item.size, |offset| {
+        store.inbox_content_chunk(bundle_id, offset, 1024 * 1024)
+    })?;
     let (manifest_bytes, dsse) = store
         .inbox_signed(bundle_id)?
         .ok_or_else(|| ApiError::not_found(format!("no inbox bundle {bundle_id}")))?;
@@ -794,15 +814,9 @@ fn forward_blocking(
         kind: original.kind,
         to: to.to_vec(),
         individuals: Vec::new(),
-        body: Body::Bytes(content),
+        body: content,
     };
-    let plan = plan_for(
-        state,
-        &request,
-        &peers,
-        &agreements,
-        &content::Inventory::default(),
-    )?;
+    let plan = plan_for(state, &request, &peers, &agreements, None)?;
     reasons.extend(plan.decision.reasons().iter().cloned());
     if matches!(plan.decision, Decision::NeedsApproval { .. }) {
         reasons.push(liaison_core::policy::Reason {

@@ -141,7 +141,9 @@ pub struct PreviewView {
     pub recipients: Vec<serde_json::Value>,
     /// Every removal made to reach the content sent (all recipients' rules).
     pub removals: Vec<serde_json::Value>,
-    /// The content that would be sealed, as text (when it is UTF-8).
+    /// The content that would be sealed, as text (when it is UTF-8 and
+    /// held in memory; a large bundle streamed to disk is described by
+    /// `size` and `sha256` only).
     pub content: Option<String>,
     /// Its size in bytes.
     pub size: u64,

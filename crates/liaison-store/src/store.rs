@@ -214,6 +214,10 @@ pub trait Store: Send + Sync {
     /// approval, as sent once released.
     fn share_content(&self, id: Uuid) -> Result<Option<Vec<u8>>>;
 
+    /// Up to `max` bytes of share `id`'s content from `offset` (fewer at
+    /// its end), to read a large one in parts.
+    fn share_content_chunk(&self, id: Uuid, offset: u64, max: usize) -> Result<Vec<u8>>;
+
     /// Record `user`'s decision on a share awaiting approval with `event`,
     /// in one transaction; the SHA-256 of the event's ledger entry is kept
     /// as `decision_sha256`. A rejection ends the share (`rejected`).

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::codec::{all, int, now, parse, parse_ts, ts};
 use super::ledger;
-use super::payloads::{put_payload, read_all};
+use super::payloads::{put_payload, read_all, read_chunk};
 use crate::error::StoreError;
 use crate::model::{ApprovalDecision, ApprovalRecord, Event, NewShare, ShareState, User};
 use crate::store::Result;
@@ -137,15 +137,30 @@ pub(crate) fn refuse(conn: &Connection, id: Uuid, event: &Event) -> Result<()> {
 
 /// The content stored with a share.
 pub(crate) fn content(conn: &Connection, id: Uuid) -> Result<Option<Vec<u8>>> {
-    let rowid: Option<i64> = super::codec::first(
+    share_rowid(conn, id)?
+        .map(|rowid| read_all(conn, "shares", "content", rowid))
+        .transpose()
+}
+
+/// Up to `max` bytes of a share's content from `offset`.
+pub(crate) fn content_chunk(
+    conn: &Connection,
+    id: Uuid,
+    offset: u64,
+    max: usize,
+) -> Result<Vec<u8>> {
+    let rowid =
+        share_rowid(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("no share {id}")))?;
+    read_chunk(conn, "shares", "content", rowid, offset, max)
+}
+
+fn share_rowid(conn: &Connection, id: Uuid) -> Result<Option<i64>> {
+    super::codec::first(
         conn,
         "SELECT rowid FROM shares WHERE id = ?1",
         [id.to_string()],
         |r| Ok(r.get(0)?),
-    )?;
-    rowid
-        .map(|rowid| read_all(conn, "shares", "content", rowid))
-        .transpose()
+    )
 }
 
 fn set_state(conn: &Connection, id: Uuid, state: ShareState) -> Result<()> {

@@ -317,6 +317,10 @@ impl Store for SqliteStore {
         self.read(|c| approvals::content(c, id))
     }
 
+    fn share_content_chunk(&self, id: Uuid, offset: u64, max: usize) -> Result<Vec<u8>> {
+        self.read(|c| approvals::content_chunk(c, id, offset, max))
+    }
+
     fn decide_share(
         &self,
         share_id: Uuid,
