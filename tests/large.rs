@@ -97,6 +97,19 @@ fn parts_held(node: &TestNode) -> u64 {
     held as u64
 }
 
+/// Acme (fast retries, and `acme_config` appended to its `[delivery]`) and
+/// Bolt, started, pinned to each other, with `agreement` in force.
+fn pair(root: &Path, agreement: &str, acme_config: &str) -> (TestNode, TestNode) {
+    let mut a = TestNode::init(root, "acme");
+    let mut b = TestNode::init(root, "bolt");
+    a.configure(FAST_DELIVERY);
+    a.configure(acme_config);
+    a.start();
+    b.start();
+    pin_and_agree(&a, &b, agreement);
+    (a, b)
+}
+
 fn share(a: &TestNode, file: &Path) -> String {
     share_as(a, &a.token, "green", file)
 }
@@ -127,12 +140,7 @@ fn delivery(a: &TestNode, id: &str) -> serde_json::Value {
 #[test]
 fn a_150_000_indicator_bundle_reaches_the_inbox_with_each_node_under_64_mib() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut a = TestNode::init(tmp.path(), "acme");
-    let mut b = TestNode::init(tmp.path(), "bolt");
-    a.configure(FAST_DELIVERY);
-    a.start();
-    b.start();
-    pin_and_agree(&a, &b, OPEN_AGREEMENT);
+    let (mut a, mut b) = pair(tmp.path(), OPEN_AGREEMENT, "");
     let file = tmp.path().join("big.json");
     let (size, sha256) = write_bundle(&file, 150_000);
     assert!(size > 48 * 1024 * 1024, "{size} bytes");
@@ -183,14 +191,8 @@ fn a_150_000_indicator_bundle_reaches_the_inbox_with_each_node_under_64_mib() {
 #[test]
 fn a_transfer_killed_halfway_resumes_and_sends_less_than_60_percent_again() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut a = TestNode::init(tmp.path(), "acme");
-    let mut b = TestNode::init(tmp.path(), "bolt");
-    a.configure(FAST_DELIVERY);
     // Paced, so that the receiver can be killed halfway.
-    a.configure("part_interval_ms = 100\n");
-    a.start();
-    b.start();
-    pin_and_agree(&a, &b, OPEN_AGREEMENT);
+    let (mut a, mut b) = pair(tmp.path(), OPEN_AGREEMENT, "part_interval_ms = 100\n");
     let file = tmp.path().join("bundle.json");
     let (size, sha256) = write_bundle(&file, 40_000);
 
@@ -268,12 +270,7 @@ content = { kinds = ["stix"], stix_types = ["*"] }
 #[test]
 fn a_large_share_waits_for_approval_and_is_sealed_from_disk_when_approved() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut a = TestNode::init(tmp.path(), "acme");
-    let mut b = TestNode::init(tmp.path(), "bolt");
-    a.configure(FAST_DELIVERY);
-    a.start();
-    b.start();
-    pin_and_agree(&a, &b, ONE_APPROVER);
+    let (mut a, mut b) = pair(tmp.path(), ONE_APPROVER, "");
     let analyst = a.add_user("ana", "analyst");
     let approver = a.add_user("bob", "approver");
     let file = tmp.path().join("bundle.json");

@@ -90,6 +90,45 @@ impl Org {
     }
 }
 
+impl Org {
+    /// Seal `content` under `draft` for `to` and queue it in the outbox, as
+    /// the API would; returns the share id and the envelope.
+    fn queue(&self, to: &Org, draft: &Draft, content: &[u8]) -> (uuid::Uuid, Vec<u8>) {
+        let signed = envelope::sign(&self.keys, "A", draft, content, Utc::now()).unwrap();
+        let mut ct = Vec::new();
+        envelope::encrypt_to(&signed, content, &[to.keys.node_id()], &mut ct).unwrap();
+        let id = signed.manifest.bundle_id;
+        let share = NewShare {
+            id,
+            created_by: "test".into(),
+            tlp: draft.tlp,
+            kind: draft.kind,
+            content: content.to_vec().into(),
+            manifest: signed.manifest_bytes.clone(),
+            manifest_sha256: signed.manifest_sha256(),
+            dsse: signed.dsse.to_json(),
+            deliveries: vec![NewDelivery {
+                peer: to.keys.node_id(),
+                envelope_sha256: sha256_hex(&ct),
+                envelope: ct.clone().into(),
+            }],
+            state: ShareState::Released,
+            approvals_required: 0,
+            policy: None,
+            incident: None,
+            supersedes: None,
+            not_after: None,
+        };
+        let event = Event {
+            kind: kinds::SHARE_RELEASED,
+            actor: "test".into(),
+            body: json!({"share_id": id}),
+        };
+        self.store.create_share(&share, &event).unwrap();
+        (id, ct)
+    }
+}
+
 #[tokio::test]
 async fn ping_is_answered_with_a_signed_pong_and_stops_when_unpinned() {
     bounded(async {
@@ -131,37 +170,7 @@ async fn an_expired_bundle_gets_a_final_negative_receipt() {
         // Queue a bundle that expired an hour ago, as the API would.
         let mut draft = Draft::new(Kind::Stix, Tlp::Green, vec![b.card.card.clone()]);
         draft.not_after = Some(Utc::now() - chrono::Duration::hours(1));
-        let signed = envelope::sign(&a.keys, "A", &draft, STIX, Utc::now()).unwrap();
-        let mut ct = Vec::new();
-        envelope::encrypt_to(&signed, STIX, &[b.keys.node_id()], &mut ct).unwrap();
-        let id = signed.manifest.bundle_id;
-        let share = NewShare {
-            id,
-            created_by: "test".into(),
-            tlp: Tlp::Green,
-            kind: Kind::Stix,
-            content: STIX.to_vec().into(),
-            manifest: signed.manifest_bytes.clone(),
-            manifest_sha256: signed.manifest_sha256(),
-            dsse: signed.dsse.to_json(),
-            deliveries: vec![NewDelivery {
-                peer: b.keys.node_id(),
-                envelope_sha256: sha256_hex(&ct),
-                envelope: ct.into(),
-            }],
-            state: ShareState::Released,
-            approvals_required: 0,
-            policy: None,
-            incident: None,
-            supersedes: None,
-            not_after: None,
-        };
-        let event = Event {
-            kind: kinds::SHARE_RELEASED,
-            actor: "test".into(),
-            body: json!({"share_id": id}),
-        };
-        a.store.create_share(&share, &event).unwrap();
+        let (id, _) = a.queue(&b, &draft, STIX);
         na.wake();
 
         let delivery = loop {
@@ -281,40 +290,11 @@ async fn a_large_envelope_goes_in_parts_and_resumes_where_a_restart_cut_it() {
 
         let content = big_stix(20_000);
         let draft = Draft::new(Kind::Stix, Tlp::Green, vec![b.card.card.clone()]);
-        let signed = envelope::sign(&a.keys, "A", &draft, &content, Utc::now()).unwrap();
-        let mut ct = Vec::new();
-        envelope::encrypt_to(&signed, &content, &[b.keys.node_id()], &mut ct).unwrap();
+        let (id, ct) = a.queue(&b, &draft, &content);
         let size = ct.len() as u64;
         assert!(size > 6 * 1024 * 1024, "{size} bytes: more than six parts");
         let envelope_sha256 = sha256_hex(&ct);
-        let id = signed.manifest.bundle_id;
-        let share = NewShare {
-            id,
-            created_by: "test".into(),
-            tlp: Tlp::Green,
-            kind: Kind::Stix,
-            content: content.into(),
-            manifest: signed.manifest_bytes.clone(),
-            manifest_sha256: signed.manifest_sha256(),
-            dsse: signed.dsse.to_json(),
-            deliveries: vec![NewDelivery {
-                peer: b.keys.node_id(),
-                envelope_sha256: envelope_sha256.clone(),
-                envelope: ct.into(),
-            }],
-            state: ShareState::Released,
-            approvals_required: 0,
-            policy: None,
-            incident: None,
-            supersedes: None,
-            not_after: None,
-        };
-        let event = Event {
-            kind: kinds::SHARE_RELEASED,
-            actor: "test".into(),
-            body: json!({"share_id": id}),
-        };
-        a.store.create_share(&share, &event).unwrap();
+        drop(ct);
         na.wake();
 
         // Stop the receiver once it holds half the envelope.
