@@ -243,6 +243,17 @@ fn a_transfer_killed_halfway_resumes_and_sends_less_than_60_percent_again() {
         "{resent} of {envelope} bytes sent again"
     );
     assert!(d["attempts"].as_u64().unwrap() >= 1, "{d}");
+    // The same figures for Prometheus.
+    let metrics = String::from_utf8(a.raw_bytes("/metrics")).unwrap();
+    assert!(
+        metrics.contains(&format!("\nliaison_delivery_bytes_sent_total {sent}\n")),
+        "{metrics}"
+    );
+    let metrics = String::from_utf8(b.raw_bytes("/metrics")).unwrap();
+    assert!(
+        metrics.contains("\nliaison_inbound_part_bytes 0\n"),
+        "{metrics}"
+    );
     let content = b.raw_bytes(&format!("/api/inbox/{id}/content"));
     assert_eq!(content.len() as u64, size);
     assert_eq!(

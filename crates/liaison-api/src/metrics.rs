@@ -129,6 +129,18 @@ fn render(m: &Metrics, approval_wait: f64) -> String {
         &one(m.checkpoint_size),
     );
     family(
+        "liaison_delivery_bytes_sent_total",
+        "counter",
+        "Envelope bytes sent to peers, over all attempts (a resumed transfer sends only what the peer does not hold).",
+        &one(m.delivery_bytes_sent),
+    );
+    family(
+        "liaison_inbound_part_bytes",
+        "gauge",
+        "Bytes of large envelopes received in part, kept until the rest arrives.",
+        &one(m.inbound_part_bytes),
+    );
+    family(
         "liaison_messages_pending",
         "gauge",
         "Signed messages to peers (agreement negotiation) not yet acknowledged.",

@@ -506,6 +506,8 @@ const METRICS: &[&str] = &[
     "liaison_ledger_entries",
     "liaison_ledger_checkpoint_size",
     "liaison_messages_pending",
+    "liaison_delivery_bytes_sent_total",
+    "liaison_inbound_part_bytes",
 ];
 
 #[tokio::test]

@@ -1017,4 +1017,8 @@ pub struct Metrics {
     pub checkpoint_size: u64,
     /// Signed messages to peers (agreement negotiation) not yet completed.
     pub messages_pending: u64,
+    /// Envelope bytes sent to peers over all attempts (it only grows).
+    pub delivery_bytes_sent: u64,
+    /// Bytes of envelopes held in parts, received halfway.
+    pub inbound_part_bytes: u64,
 }

@@ -56,6 +56,12 @@ pub(crate) fn collect(conn: &Connection) -> Result<Metrics> {
         oldest_awaiting_approval,
         ledger_entries: ledger::len(conn)?,
         checkpoint_size: count(conn, "SELECT COALESCE(MAX(size), 0) FROM checkpoints", [])?,
+        delivery_bytes_sent: count(conn, "SELECT COALESCE(SUM(bytes_sent), 0) FROM outbox", [])?,
+        inbound_part_bytes: count(
+            conn,
+            "SELECT COALESCE(SUM(length(data)), 0) FROM inbound_parts",
+            [],
+        )?,
         messages_pending: count(
             conn,
             "SELECT COUNT(*) FROM messages_out WHERE state = 'pending'",
