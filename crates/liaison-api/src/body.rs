@@ -129,6 +129,81 @@ impl Body {
     }
 }
 
+/// Reads content kept in the store from its start, one chunk at a time
+/// (`chunk(offset)`), so a parser can stream over it.
+pub(crate) struct StoredReader<F> {
+    chunk: F,
+    size: u64,
+    offset: u64,
+    part: Vec<u8>,
+    pos: usize,
+}
+
+impl<F: FnMut(u64) -> Result<Vec<u8>, liaison_store::StoreError>> StoredReader<F> {
+    pub(crate) fn new(size: u64, chunk: F) -> StoredReader<F> {
+        StoredReader {
+            chunk,
+            size,
+            offset: 0,
+            part: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+impl<F: FnMut(u64) -> Result<Vec<u8>, liaison_store::StoreError>> Read for StoredReader<F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.part.len() {
+            if self.offset >= self.size {
+                return Ok(0);
+            }
+            self.part = (self.chunk)(self.offset).map_err(|e| io::Error::other(e.to_string()))?;
+            self.pos = 0;
+            if self.part.is_empty() {
+                return Ok(0);
+            }
+            self.offset += self.part.len() as u64;
+        }
+        let n = buf.len().min(self.part.len() - self.pos);
+        buf[..n].copy_from_slice(&self.part[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// A response body streaming the first `len` bytes of `file`, 1 MiB at a
+/// time.
+pub(crate) fn file_body(file: File, len: u64) -> axum::body::Body {
+    let file = Arc::new(file);
+    let chunks = futures_util::stream::unfold(0u64, move |offset| {
+        let file = file.clone();
+        async move {
+            if offset >= len {
+                return None;
+            }
+            let read = tokio::task::spawn_blocking(move || {
+                let mut f: &File = &file;
+                f.seek(SeekFrom::Start(offset))?;
+                let want = usize::try_from(len - offset).map_or(1 << 20, |l| l.min(1 << 20));
+                let mut buf = vec![0u8; want];
+                f.read_exact(&mut buf)?;
+                Ok::<_, io::Error>(buf)
+            })
+            .await
+            .map_err(io::Error::other)
+            .and_then(|r| r);
+            match read {
+                Ok(buf) => {
+                    let next = offset + buf.len() as u64;
+                    Some((Ok(axum::body::Bytes::from(buf)), next))
+                }
+                Err(e) => Some((Err(e), len)),
+            }
+        }
+    });
+    axum::body::Body::from_stream(chunks)
+}
+
 /// Stored content above this size is spooled to disk to be re-planned or
 /// re-sealed; below, it is read into memory.
 const SPOOL_ABOVE: u64 = 1024 * 1024;

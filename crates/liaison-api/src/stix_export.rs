@@ -110,41 +110,114 @@ fn collect_refs(map: &Map<String, Value>, used: &mut BTreeSet<Tlp>) {
 /// A STIX bundle as exported: its objects marked with `tlp`, the official
 /// TLP 2.0 marking definitions first. The bundle id is kept (a bundle is
 /// a transport wrapper; keeping it lets the export be traced back).
-pub fn export_bundle(content: &[u8], tlp: Tlp) -> Result<Value, ApiError> {
-    let bundle: Value = serde_json::from_slice(content).map_err(|e| {
-        ApiError::unprocessable("not_stix", format!("the content is not JSON: {e}"))
-    })?;
-    let Value::Object(mut top) = bundle else {
-        return Err(ApiError::unprocessable(
-            "not_stix",
-            "the content is not a STIX bundle (not a JSON object)",
-        ));
+#[cfg(test)]
+pub(crate) fn export_bundle(content: &[u8], tlp: Tlp) -> Result<Value, ApiError> {
+    let mut out = Vec::new();
+    export_to(|| Ok(content), tlp, &mut out)?;
+    serde_json::from_slice(&out)
+        .map_err(|e| ApiError::internal(format!("the export is not JSON: {e}")))
+}
+
+/// [`export_bundle`], streamed: the bundle is read twice from `open()`
+/// (first to learn which TLP 2.0 definitions its objects use, which go
+/// first), one object at a time, and written to `out` as it goes.
+pub(crate) fn export_to<R: std::io::Read>(
+    mut open: impl FnMut() -> Result<R, ApiError>,
+    tlp: Tlp,
+    out: &mut dyn std::io::Write,
+) -> Result<(), ApiError> {
+    let not_stix = |e: liaison_core::content::ContentError| {
+        ApiError::unprocessable("not_stix", format!("the content is not a STIX bundle: {e}"))
     };
-    if top.get("type").and_then(Value::as_str) != Some("bundle") {
+    let mut used = BTreeSet::from([tlp]);
+    let header = liaison_core::content::each_stix_object(open()?, |o| {
+        mark_object(o, tlp, &mut used);
+    })
+    .map_err(not_stix)?;
+    if header.get("type").and_then(Value::as_str) != Some("bundle") {
         return Err(ApiError::unprocessable(
             "not_stix",
             "the content is not a STIX bundle (`type` is not \"bundle\")",
         ));
     }
-    let objects = match top.remove("objects") {
-        Some(Value::Array(items)) => items,
-        _ => Vec::new(),
-    };
-    let mut used = BTreeSet::from([tlp]);
-    let marked: Vec<Value> = objects
-        .into_iter()
-        .filter_map(|o| mark_object(o, tlp, &mut used))
-        .collect();
-    let mut all: Vec<Value> = used.into_iter().map(tlp2_marking_definition).collect();
-    all.extend(marked);
-    top.insert("objects".into(), Value::Array(all));
-    Ok(Value::Object(top))
+    let failed = |e: std::io::Error| ApiError::internal(format!("writing the export: {e}"));
+    let encode = |v: &Value| serde_json::to_vec(v).unwrap_or_default();
+    out.write_all(b"{").map_err(failed)?;
+    for (k, v) in &header {
+        out.write_all(&encode(&Value::String(k.clone())))
+            .and_then(|()| out.write_all(b":"))
+            .and_then(|()| out.write_all(&encode(v)))
+            .and_then(|()| out.write_all(b","))
+            .map_err(failed)?;
+    }
+    out.write_all(b"\"objects\":[").map_err(failed)?;
+    let mut first = true;
+    for definition in used.iter().map(|t| tlp2_marking_definition(*t)) {
+        if !first {
+            out.write_all(b",").map_err(failed)?;
+        }
+        first = false;
+        out.write_all(&encode(&definition)).map_err(failed)?;
+    }
+    let mut error: Option<std::io::Error> = None;
+    let mut again = BTreeSet::new();
+    liaison_core::content::each_stix_object(open()?, |o| {
+        let Some(marked) = mark_object(o, tlp, &mut again) else {
+            return;
+        };
+        if error.is_some() {
+            return;
+        }
+        let sep: &[u8] = if first { b"" } else { b"," };
+        first = false;
+        if let Err(e) = out
+            .write_all(sep)
+            .and_then(|()| out.write_all(&encode(&marked)))
+        {
+            error = Some(e);
+        }
+    })
+    .map_err(not_stix)?;
+    if let Some(e) = error {
+        return Err(failed(e));
+    }
+    out.write_all(b"]}").map_err(failed)
 }
 
-fn stix_response(bundle: &Value) -> Result<Response, ApiError> {
-    let body = serde_json::to_vec_pretty(bundle)
-        .map_err(|e| ApiError::internal(format!("cannot encode the bundle: {e}")))?;
-    Ok(([(header::CONTENT_TYPE, STIX_MEDIA_TYPE)], body).into_response())
+/// The export of content of `size` bytes read with `chunk(offset)` from
+/// the store: built in memory when small, else in a spool file under `dir`
+/// and streamed out, so a large bundle is never held whole.
+fn stored_export(
+    dir: &std::path::Path,
+    size: u64,
+    tlp: Tlp,
+    chunk: impl Fn(u64) -> Result<Vec<u8>, liaison_store::StoreError>,
+) -> Result<Response, ApiError> {
+    let open = || Ok(crate::body::StoredReader::new(size, &chunk));
+    let headers = [(header::CONTENT_TYPE, STIX_MEDIA_TYPE)];
+    if size <= 1024 * 1024 {
+        let mut out = Vec::new();
+        export_to(open, tlp, &mut out)?;
+        return Ok((headers, out).into_response());
+    }
+    let file = crate::body::spool_file(dir)?;
+    let mut w = std::io::BufWriter::new(&file);
+    export_to(open, tlp, &mut w)?;
+    std::io::Write::flush(&mut w)
+        .map_err(|e| ApiError::internal(format!("writing the export: {e}")))?;
+    drop(w);
+    let len = file
+        .metadata()
+        .map_err(|e| ApiError::internal(format!("reading the export: {e}")))?
+        .len();
+    Ok((
+        [
+            (header::CONTENT_TYPE, STIX_MEDIA_TYPE.to_string()),
+            (header::CONTENT_LENGTH, len.to_string()),
+        ],
+        crate::body::file_body(file, len),
+    )
+        .into_response())
 }
 
 fn not_stix(kind: Kind, what: &str) -> ApiError {
@@ -162,20 +235,23 @@ pub(crate) async fn inbox(
 ) -> Result<Response, ApiError> {
     require_role(&user, &[Role::Analyst])?;
     let id = parse_id(&id)?;
-    let store = state.store.clone();
-    let (record, content) = blocking(move || {
-        store
-            .inbox_item(id)?
-            .ok_or_else(|| ApiError::not_found(format!("no inbox bundle {id}")))
+    let st = state.clone();
+    blocking(move || {
+        let record = st
+            .store
+            .inbox_record(id)?
+            .ok_or_else(|| ApiError::not_found(format!("no inbox bundle {id}")))?;
+        if let Some(e) = crate::inbox::withdrawn(&record) {
+            return Err(e);
+        }
+        if record.kind != Kind::Stix {
+            return Err(not_stix(record.kind, &format!("inbox bundle {id}")));
+        }
+        stored_export(&st.hooks.spool_dir(), record.size, record.tlp, |offset| {
+            st.store.inbox_content_chunk(id, offset, 1024 * 1024)
+        })
     })
-    .await?;
-    if let Some(e) = crate::inbox::withdrawn(&record) {
-        return Err(e);
-    }
-    if record.kind != Kind::Stix {
-        return Err(not_stix(record.kind, &format!("inbox bundle {id}")));
-    }
-    stix_response(&export_bundle(&content, record.tlp)?)
+    .await
 }
 
 /// `GET /api/shares/{id}/stix`: the STIX content of a share (as sent once
@@ -187,21 +263,20 @@ pub(crate) async fn share(
 ) -> Result<Response, ApiError> {
     require_role(&user, &[Role::Analyst, Role::Approver, Role::Auditor])?;
     let id = parse_id(&id)?;
-    let store = state.store.clone();
-    let (record, content) = blocking(move || {
-        let record = store
+    let st = state.clone();
+    blocking(move || {
+        let record = st
+            .store
             .share(id)?
             .ok_or_else(|| ApiError::not_found(format!("no share {id}")))?;
-        let content = store
-            .share_content(id)?
-            .ok_or_else(|| ApiError::not_found(format!("share {id} has no stored content")))?;
-        Ok((record, content))
+        if record.kind != Kind::Stix {
+            return Err(not_stix(record.kind, &format!("share {id}")));
+        }
+        stored_export(&st.hooks.spool_dir(), record.size, record.tlp, |offset| {
+            st.store.share_content_chunk(id, offset, 1024 * 1024)
+        })
     })
-    .await?;
-    if record.kind != Kind::Stix {
-        return Err(not_stix(record.kind, &format!("share {id}")));
-    }
-    stix_response(&export_bundle(&content, record.tlp)?)
+    .await
 }
 
 #[cfg(test)]
@@ -273,5 +348,44 @@ mod tests {
                 .code,
             "not_stix"
         );
+        assert_eq!(
+            export_bundle(br#"{"type":"bundle","objects":{}}"#, Tlp::Clear)
+                .unwrap_err()
+                .code,
+            "not_stix"
+        );
+    }
+
+    #[test]
+    fn a_stored_bundle_streams_in_chunks_to_the_same_export() {
+        let content = serde_json::to_vec(&json!({
+            "type": "bundle",
+            "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d",
+            "objects": (0..300).map(|i| json!({
+                "type": "indicator", "spec_version": "2.1",
+                "id": format!("indicator--{:08}-0000-4000-8000-000000000000", i),
+                "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z",
+                "pattern": "[ipv4-addr:value = '10.0.0.1']", "pattern_type": "stix",
+                "valid_from": "2026-01-01T00:00:00Z",
+            })).collect::<Vec<_>>(),
+        }))
+        .unwrap();
+        let whole = export_bundle(&content, Tlp::Amber).unwrap();
+        // Read back 100 bytes at a time, as from the store.
+        let chunk = |offset: u64| {
+            let at = offset as usize;
+            Ok(content[at..(at + 100).min(content.len())].to_vec())
+        };
+        let mut out = Vec::new();
+        export_to(
+            || Ok(crate::body::StoredReader::new(content.len() as u64, chunk)),
+            Tlp::Amber,
+            &mut out,
+        )
+        .unwrap();
+        let streamed: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(streamed, whole);
+        assert_eq!(whole["objects"].as_array().unwrap().len(), 301);
+        assert_eq!(whole["objects"][0]["type"], "marking-definition");
     }
 }

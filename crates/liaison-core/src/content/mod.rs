@@ -18,7 +18,9 @@ use serde_json::Value;
 use crate::tlp::Tlp;
 
 mod csaf;
+mod objects;
 mod stream;
+pub use objects::each_stix_object;
 pub use stream::validate_stix_reader;
 pub(crate) mod stix;
 #[cfg(test)]
