@@ -173,6 +173,52 @@ fn a_150_000_indicator_bundle_reaches_the_inbox_with_each_node_under_64_mib() {
     assert!(hwm_a < 64.0, "sender peak RSS {hwm_a:.1} MiB");
     assert!(hwm_b < 64.0, "receiver peak RSS {hwm_b:.1} MiB");
 
+    // Tools pull it: TAXII pages through its objects, marked with the
+    // bundle's TLP; the STIX export streams all of them.
+    let t = Instant::now();
+    let (status, c) = b.taxii_as(&b.token, "/taxii2/liaison/collections/");
+    assert_eq!(status, 200, "{c}");
+    let all = c["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["title"]
+                .as_str()
+                .is_some_and(|t| t.contains("Everything"))
+        })
+        .unwrap_or(&c["collections"][0])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let page =
+        format!("/taxii2/liaison/collections/{all}/objects/?limit=100&match[type]=indicator");
+    let (status, objects) = b.taxii_as(&b.token, &page);
+    assert_eq!(status, 200, "{objects}");
+    let objects = objects["objects"].as_array().unwrap().clone();
+    assert_eq!(objects.len(), 100);
+    let green = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb";
+    assert!(objects.iter().all(|o| o["type"] == "indicator"
+        && o["object_marking_refs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == green)));
+    let taxii_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let export: serde_json::Value =
+        serde_json::from_slice(&b.raw_bytes(&format!("/api/inbox/{id}/stix"))).unwrap();
+    assert_eq!(
+        export["objects"].as_array().unwrap().len(),
+        150_001,
+        "+ TLP:GREEN"
+    );
+    println!(
+        "pulled: first TAXII page {taxii_s:.1} s, STIX export {:.1} s; receiver peak RSS now {:.1} MiB",
+        t.elapsed().as_secs_f64(),
+        status_mib(pb, "VmHWM")
+    );
+
     // Byte for byte what was shared, and nothing left half received.
     let (status, item) = b.get(&format!("/api/inbox/{id}"));
     assert_eq!(status, 200, "{item}");

@@ -55,6 +55,8 @@ const ROOT: &str = "liaison";
 /// Stop caching parsed bundles past this many objects (the cache is then
 /// emptied and refilled by the next requests).
 const CACHE_MAX_OBJECTS: usize = 500_000;
+/// Bundles larger than this keep their objects' JSON in a spool file.
+const SPOOL_ABOVE: u64 = 1024 * 1024;
 
 /// The TAXII routes; `lib.rs` merges them outside `/api` and outside the
 /// JSON error layer (TAXII has its own error shape and media type).
@@ -485,15 +487,49 @@ struct Parsed {
     spec_version: String,
     /// `modified`, else `created` (string as written, and parsed).
     version: Option<(String, DateTime<Utc>)>,
-    /// The marked object as compact JSON: a fifth of its size as a tree,
-    /// which matters when a bundle holds 150 000 of them.
-    object: Box<serde_json::value::RawValue>,
+    /// The marked object, as compact JSON.
+    object: Kept,
+}
+
+/// Where a marked object's JSON is kept.
+#[derive(Debug)]
+enum Kept {
+    /// In memory (a fifth of its size as a tree).
+    Inline(Box<serde_json::value::RawValue>),
+    /// In the bundle's spool file: a large bundle keeps only what paging
+    /// needs in memory, and reads a page's objects back.
+    At { offset: u64, len: u32 },
 }
 
 /// A bundle's objects, marked, the official TLP 2.0 definitions first.
 #[derive(Debug, Default)]
 struct ParsedBundle {
     objects: Vec<Parsed>,
+    /// Holds the objects kept [`Kept::At`].
+    spool: Option<Mutex<std::fs::File>>,
+}
+
+impl ParsedBundle {
+    /// The JSON of object `p` of this bundle.
+    fn json(&self, p: &Parsed) -> Result<Box<serde_json::value::RawValue>, ApiError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let (offset, len) = match &p.object {
+            Kept::Inline(raw) => return Ok(raw.clone()),
+            Kept::At { offset, len } => (*offset, *len as usize),
+        };
+        let failed = |e: String| ApiError::internal(format!("reading a spooled TAXII object: {e}"));
+        let spool = self
+            .spool
+            .as_ref()
+            .ok_or_else(|| failed("no spool file".into()))?;
+        let mut file = spool.lock().unwrap_or_else(|p| p.into_inner());
+        let mut buf = vec![0u8; len];
+        file.seek(SeekFrom::Start(offset))
+            .and_then(|_| file.read_exact(&mut buf))
+            .map_err(|e| failed(e.to_string()))?;
+        let text = String::from_utf8(buf).map_err(|e| failed(e.to_string()))?;
+        serde_json::value::RawValue::from_string(text).map_err(|e| failed(e.to_string()))
+    }
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -503,6 +539,13 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 }
 
 fn parsed(object: Value) -> Option<Parsed> {
+    parsed_as(object, &mut |v| {
+        serde_json::value::to_raw_value(v).ok().map(Kept::Inline)
+    })
+}
+
+/// [`parsed`], keeping the object's JSON as `keep` says.
+fn parsed_as(object: Value, keep: &mut dyn FnMut(&Value) -> Option<Kept>) -> Option<Parsed> {
     let text = |k: &str| object.get(k).and_then(Value::as_str).map(str::to_string);
     let id = text("id")?;
     let ty = text("type")?;
@@ -510,7 +553,7 @@ fn parsed(object: Value) -> Option<Parsed> {
     let version = text("modified")
         .or_else(|| text("created"))
         .and_then(|s| parse_time(&s).map(|t| (s, t)));
-    let object = serde_json::value::to_raw_value(&object).ok()?;
+    let object = keep(&object)?;
     Some(Parsed {
         id,
         ty,
@@ -521,15 +564,46 @@ fn parsed(object: Value) -> Option<Parsed> {
 }
 
 /// The objects of the STIX bundle read from `content`, marked, one at a
-/// time (the bundle is never parsed into one tree).
-fn parse_bundle(content: impl std::io::Read, tlp: Tlp) -> ParsedBundle {
+/// time (the bundle is never parsed into one tree). With `spool`, their
+/// JSON goes there instead of memory.
+fn parse_bundle(
+    content: impl std::io::Read,
+    tlp: Tlp,
+    spool: Option<std::fs::File>,
+) -> ParsedBundle {
+    use std::io::Write;
     let mut used = BTreeSet::from([tlp]);
     let mut marked: Vec<Parsed> = Vec::new();
+    let mut out = spool.as_ref().map(std::io::BufWriter::new);
+    let mut at = 0u64;
+    let mut failed: Option<std::io::Error> = None;
+    let mut keep = |v: &Value| -> Option<Kept> {
+        let Some(w) = out.as_mut() else {
+            return serde_json::value::to_raw_value(v).ok().map(Kept::Inline);
+        };
+        let bytes = serde_json::to_vec(v).ok()?;
+        if let Err(e) = w.write_all(&bytes) {
+            failed.get_or_insert(e);
+            return None;
+        }
+        let kept = Kept::At {
+            offset: at,
+            len: u32::try_from(bytes.len()).ok()?,
+        };
+        at += bytes.len() as u64;
+        Some(kept)
+    };
     let read = liaison_core::content::each_stix_object(content, |o| {
-        if let Some(p) = mark_object(o, tlp, &mut used).and_then(parsed) {
+        if let Some(p) = mark_object(o, tlp, &mut used).and_then(|o| parsed_as(o, &mut keep)) {
             marked.push(p);
         }
     });
+    let flushed = out.as_mut().map_or(Ok(()), std::io::Write::flush);
+    drop(out);
+    if let Some(e) = failed.or(flushed.err()) {
+        tracing::error!(error = %e, "cannot spool a bundle's TAXII objects; TAXII skips it");
+        return ParsedBundle::default();
+    }
     if let Err(e) = read {
         tracing::warn!(error = %e, "an inbox STIX bundle does not read as one; TAXII skips it");
         return ParsedBundle::default();
@@ -540,7 +614,10 @@ fn parse_bundle(content: impl std::io::Read, tlp: Tlp) -> ParsedBundle {
         .filter_map(parsed)
         .collect();
     objects.append(&mut marked);
-    ParsedBundle { objects }
+    ParsedBundle {
+        objects,
+        spool: spool.map(Mutex::new),
+    }
 }
 
 #[derive(Default)]
@@ -558,7 +635,11 @@ fn cache() -> std::sync::MutexGuard<'static, Cache> {
 }
 
 /// The parsed objects of an inbox bundle, from the cache or the store.
-fn bundle_objects(store: &dyn Store, record: &InboxRecord) -> Result<Arc<ParsedBundle>, ApiError> {
+fn bundle_objects(
+    store: &dyn Store,
+    record: &InboxRecord,
+    spool_dir: &std::path::Path,
+) -> Result<Arc<ParsedBundle>, ApiError> {
     let key = (record.bundle_id, record.manifest_sha256.clone());
     if let Some(hit) = cache().bundles.get(&key) {
         return Ok(hit.clone());
@@ -567,7 +648,12 @@ fn bundle_objects(store: &dyn Store, record: &InboxRecord) -> Result<Arc<ParsedB
     let content = crate::body::StoredReader::new(record.size, |offset| {
         store.inbox_content_chunk(id, offset, 1024 * 1024)
     });
-    let bundle = Arc::new(parse_bundle(content, record.tlp));
+    // Large bundles keep their objects' JSON on disk, read back a page at
+    // a time.
+    let spool = (record.size > SPOOL_ABOVE)
+        .then(|| crate::body::spool_file(spool_dir))
+        .transpose()?;
+    let bundle = Arc::new(parse_bundle(content, record.tlp, spool));
     let mut c = cache();
     if c.objects + bundle.objects.len() > CACHE_MAX_OBJECTS {
         c.bundles.clear();
@@ -614,6 +700,7 @@ fn ts(t: &DateTime<Utc>) -> String {
 /// (404 when there is no such collection).
 async fn snapshot(state: &AppState, collection: Option<String>) -> Result<Snapshot, TaxiiError> {
     let store = state.store.clone();
+    let spool_dir = state.hooks.spool_dir();
     let result = blocking(move || {
         let mut records = store.inbox(u32::MAX)?;
         // Exercise content never feeds real tools; recalled and expired
@@ -650,7 +737,7 @@ async fn snapshot(state: &AppState, collection: Option<String>) -> Result<Snapsh
         let mut seen: HashSet<(String, DateTime<Utc>)> = HashSet::new();
         let mut entries = Vec::new();
         for record in &records {
-            let bundle = bundle_objects(store.as_ref(), record)?;
+            let bundle = bundle_objects(store.as_ref(), record, &spool_dir)?;
             let (at, micros) = added(record);
             for (index, p) in bundle.objects.iter().enumerate() {
                 let (version, version_at) = match &p.version {
@@ -911,8 +998,12 @@ fn paged_response<T: Serialize>(
 }
 
 /// An envelope's objects, borrowed (serialized without copying).
-fn objects_of<'e>(items: &[&'e Entry]) -> Vec<&'e serde_json::value::RawValue> {
-    items.iter().map(|e| &*e.parsed().object).collect()
+fn objects_of(items: &[&Entry]) -> Result<Vec<Box<serde_json::value::RawValue>>, TaxiiError> {
+    items
+        .iter()
+        .map(|e| e.bundle.json(e.parsed()))
+        .collect::<Result<_, ApiError>>()
+        .map_err(TaxiiError::from)
 }
 
 /// `GET .../collections/{id}/objects/`.
@@ -928,7 +1019,7 @@ async fn objects(
         &items,
         more,
         next,
-        &objects_of(&items),
+        &objects_of(&items)?,
         false,
     ))
 }
@@ -988,7 +1079,7 @@ async fn object(
         &items,
         more,
         next,
-        &objects_of(&items),
+        &objects_of(&items)?,
         false,
     ))
 }
@@ -1125,6 +1216,7 @@ mod tests {
             .into_iter()
             .filter_map(parsed)
             .collect(),
+            spool: None,
         });
         let entries: Vec<Entry> = (0..3).map(|i| entry(&bundle, i, 100 + i as i64)).collect();
         let ids = |v: Vec<&Entry>| v.iter().map(|e| e.index).collect::<Vec<_>>();
