@@ -18,7 +18,7 @@ use axum::http::StatusCode;
 use liaison_core::content::Inventory;
 use liaison_core::manifest::sha256_hex;
 use liaison_core::release::Drafted;
-use liaison_store::Payload;
+use liaison_store::{from_start, ChunkReader, Payload};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
@@ -82,7 +82,7 @@ impl Body {
     pub(crate) fn reader(&self) -> io::Result<Box<dyn Read + '_>> {
         Ok(match self {
             Body::Bytes(b) => Box::new(&b[..]),
-            Body::Spooled { file, .. } => Box::new(BufReader::new(rewound(file)?)),
+            Body::Spooled { file, .. } => Box::new(BufReader::new(from_start(file)?)),
         })
     }
 
@@ -101,7 +101,7 @@ impl Body {
             )),
             Body::Spooled { file, len, .. } => {
                 let mut out = Vec::with_capacity(usize::try_from(*len).unwrap_or(0));
-                rewound(file)
+                from_start(file)
                     .and_then(|mut f| f.read_to_end(&mut out))
                     .map_err(|e| ApiError::internal(format!("reading spooled content: {e}")))?;
                 Ok(Cow::Owned(out))
@@ -129,79 +129,48 @@ impl Body {
     }
 }
 
-/// Reads content kept in the store from its start, one chunk at a time
-/// (`chunk(offset)`), so a parser can stream over it.
-pub(crate) struct StoredReader<F> {
-    chunk: F,
-    size: u64,
-    offset: u64,
-    part: Vec<u8>,
-    pos: usize,
-}
-
-impl<F: FnMut(u64) -> Result<Vec<u8>, liaison_store::StoreError>> StoredReader<F> {
-    pub(crate) fn new(size: u64, chunk: F) -> StoredReader<F> {
-        StoredReader {
-            chunk,
-            size,
-            offset: 0,
-            part: Vec::new(),
-            pos: 0,
-        }
-    }
-}
-
-impl<F: FnMut(u64) -> Result<Vec<u8>, liaison_store::StoreError>> Read for StoredReader<F> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.pos == self.part.len() {
-            if self.offset >= self.size {
-                return Ok(0);
-            }
-            self.part = (self.chunk)(self.offset).map_err(|e| io::Error::other(e.to_string()))?;
-            self.pos = 0;
-            if self.part.is_empty() {
-                return Ok(0);
-            }
-            self.offset += self.part.len() as u64;
-        }
-        let n = buf.len().min(self.part.len() - self.pos);
-        buf[..n].copy_from_slice(&self.part[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-/// A response body streaming the first `len` bytes of `file`, 1 MiB at a
-/// time.
-pub(crate) fn file_body(file: File, len: u64) -> axum::body::Body {
-    let file = Arc::new(file);
+/// A response body of `len` bytes read with `read(offset, max)` on the
+/// blocking pool, 1 MiB at a time: a large body is never in memory whole.
+pub(crate) fn chunked_body(
+    len: u64,
+    read: impl Fn(u64, usize) -> io::Result<Vec<u8>> + Send + Sync + 'static,
+) -> axum::body::Body {
+    const CHUNK: usize = 1024 * 1024;
+    let read = Arc::new(read);
     let chunks = futures_util::stream::unfold(0u64, move |offset| {
-        let file = file.clone();
+        let read = read.clone();
         async move {
             if offset >= len {
                 return None;
             }
-            let read = tokio::task::spawn_blocking(move || {
-                let mut f: &File = &file;
-                f.seek(SeekFrom::Start(offset))?;
-                let want = usize::try_from(len - offset).map_or(1 << 20, |l| l.min(1 << 20));
-                let mut buf = vec![0u8; want];
-                f.read_exact(&mut buf)?;
-                Ok::<_, io::Error>(buf)
-            })
-            .await
-            .map_err(io::Error::other)
-            .and_then(|r| r);
-            match read {
-                Ok(buf) => {
+            let got = tokio::task::spawn_blocking(move || read(offset, CHUNK))
+                .await
+                .map_err(io::Error::other)
+                .and_then(|r| r);
+            match got {
+                Ok(buf) if !buf.is_empty() => {
                     let next = offset + buf.len() as u64;
                     Some((Ok(axum::body::Bytes::from(buf)), next))
                 }
+                // Shorter than announced: end (the client sees it short).
+                Ok(_) => None,
                 Err(e) => Some((Err(e), len)),
             }
         }
     });
     axum::body::Body::from_stream(chunks)
+}
+
+/// A response body streaming the first `len` bytes of `file`.
+pub(crate) fn file_body(file: File, len: u64) -> axum::body::Body {
+    chunked_body(len, move |offset, max| {
+        let mut f: &File = &file;
+        f.seek(SeekFrom::Start(offset))?;
+        let want = usize::try_from(len - offset).map_or(max, |l| l.min(max));
+        let mut buf = vec![0u8; want];
+        f.read_exact(&mut buf)?;
+        Ok(buf)
+    })
 }
 
 /// Stored content above this size is spooled to disk to be re-planned or
@@ -213,56 +182,41 @@ const SPOOL_ABOVE: u64 = 1024 * 1024;
 pub(crate) fn from_store(
     dir: &Path,
     size: u64,
-    mut chunk: impl FnMut(u64) -> Result<Vec<u8>, liaison_store::StoreError>,
+    chunk: impl FnMut(u64) -> Result<Vec<u8>, liaison_store::StoreError>,
 ) -> Result<Body, ApiError> {
-    let file = (size > SPOOL_ABOVE).then(|| spool_file(dir)).transpose()?;
-    let mut bytes = Vec::new();
-    // Written through a second handle, so `file` stays free to move.
-    let mut out = match &file {
-        Some(f) => Some(Hashing::new(BufWriter::new(f.try_clone().map_err(
-            |e| ApiError::internal(format!("spooling stored content: {e}")),
-        )?))),
-        None => None,
-    };
-    let mut at = 0u64;
-    while at < size {
-        let part = chunk(at)?;
-        if part.is_empty() {
-            return Err(ApiError::internal(format!(
-                "stored content ends at {at} of {size} bytes"
-            )));
-        }
-        at += part.len() as u64;
-        match out.as_mut() {
-            Some(w) => w
-                .write_all(&part)
-                .map_err(|e| ApiError::internal(format!("spooling stored content: {e}")))?,
-            None => bytes.extend_from_slice(&part),
-        }
+    let failed = |e: io::Error| ApiError::internal(format!("spooling stored content: {e}"));
+    let mut reader = ChunkReader::new(chunk);
+    if size <= SPOOL_ABOVE {
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        let copied = reader.read_to_end(&mut bytes);
+        reader.take_error()?;
+        copied.map_err(failed)?;
+        return complete(bytes.len() as u64, size).map(|()| Body::Bytes(bytes));
     }
-    let spooled = match out {
-        Some(mut w) => {
-            w.flush()
-                .map_err(|e| ApiError::internal(format!("spooling stored content: {e}")))?;
-            Some((w.len, w.digest()))
-        }
-        None => None,
-    };
-    match (file, spooled) {
-        (Some(file), Some((len, sha256))) => Ok(Body::Spooled {
-            file: Arc::new(file),
-            len,
-            sha256,
-        }),
-        _ => Ok(Body::Bytes(bytes)),
-    }
+    let file = spool_file(dir)?;
+    let mut out = Hashing::new(BufWriter::new(&file));
+    let copied = io::copy(&mut reader, &mut out);
+    reader.take_error()?;
+    copied.map_err(failed)?;
+    out.flush().map_err(failed)?;
+    let (len, sha256) = (out.len, out.digest());
+    drop(out);
+    complete(len, size)?;
+    Ok(Body::Spooled {
+        file: Arc::new(file),
+        len,
+        sha256,
+    })
 }
 
-/// `file`, rewound to its start, to read.
-fn rewound(file: &File) -> io::Result<&File> {
-    let mut f = file;
-    f.seek(SeekFrom::Start(0))?;
-    Ok(f)
+/// Stored content must be as long as its record says.
+fn complete(got: u64, size: u64) -> Result<(), ApiError> {
+    if got == size {
+        return Ok(());
+    }
+    Err(ApiError::internal(format!(
+        "stored content ends at {got} of {size} bytes"
+    )))
 }
 
 /// Writes through to `inner`, hashing and counting what passes.

@@ -255,27 +255,11 @@ pub(crate) async fn content(
     }
     // Streamed from the store one chunk at a time: a large bundle is never
     // in memory whole.
-    const CHUNK: usize = 1024 * 1024;
     let (store, size) = (state.store.clone(), record.size);
-    let chunks = futures_util::stream::unfold(0u64, move |offset| {
-        let store = store.clone();
-        async move {
-            if offset >= size {
-                return None;
-            }
-            let read =
-                tokio::task::spawn_blocking(move || store.inbox_content_chunk(id, offset, CHUNK))
-                    .await;
-            match read {
-                Ok(Ok(c)) if !c.is_empty() => {
-                    let next = offset + c.len() as u64;
-                    Some((Ok(axum::body::Bytes::from(c)), next))
-                }
-                Ok(Ok(_)) => None,
-                Ok(Err(e)) => Some((Err(std::io::Error::other(e.to_string())), size)),
-                Err(e) => Some((Err(std::io::Error::other(e.to_string())), size)),
-            }
-        }
+    let body = crate::body::chunked_body(size, move |offset, max| {
+        store
+            .inbox_content_chunk(id, offset, max)
+            .map_err(|e| std::io::Error::other(e.to_string()))
     });
     let media = record.kind.media_type();
     Ok((
@@ -283,7 +267,7 @@ pub(crate) async fn content(
             (header::CONTENT_TYPE, media.to_string()),
             (header::CONTENT_LENGTH, size.to_string()),
         ],
-        axum::body::Body::from_stream(chunks),
+        body,
     )
         .into_response())
 }

@@ -193,7 +193,7 @@ fn stored_export(
     tlp: Tlp,
     chunk: impl Fn(u64) -> Result<Vec<u8>, liaison_store::StoreError>,
 ) -> Result<Response, ApiError> {
-    let open = || Ok(crate::body::StoredReader::new(size, &chunk));
+    let open = || Ok(liaison_store::ChunkReader::new(&chunk));
     let headers = [(header::CONTENT_TYPE, STIX_MEDIA_TYPE)];
     if size <= 1024 * 1024 {
         let mut out = Vec::new();
@@ -378,7 +378,7 @@ mod tests {
         };
         let mut out = Vec::new();
         export_to(
-            || Ok(crate::body::StoredReader::new(content.len() as u64, chunk)),
+            || Ok(liaison_store::ChunkReader::new(chunk)),
             Tlp::Amber,
             &mut out,
         )

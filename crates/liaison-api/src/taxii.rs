@@ -645,7 +645,7 @@ fn bundle_objects(
         return Ok(hit.clone());
     }
     let id = record.bundle_id;
-    let content = crate::body::StoredReader::new(record.size, |offset| {
+    let content = liaison_store::ChunkReader::new(|offset| {
         store.inbox_content_chunk(id, offset, 1024 * 1024)
     });
     // Large bundles keep their objects' JSON on disk, read back a page at

@@ -9,7 +9,7 @@
 //! frame, which the sender retries.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -26,7 +26,9 @@ use liaison_core::manifest::sha256_hex;
 use liaison_core::policy::{self, Direction, ShareFacts, Standing};
 use liaison_core::receipt::{Outcome, Receipt, RejectReason, SignedReceipt};
 use liaison_core::wire::{self, FrameType, PartAck, PartHeader, Ping, Pong, WireErrorBody};
-use liaison_store::{Event, NewInbound, NewRejection, Payload, Store, StoreError};
+use liaison_store::{
+    from_start, ChunkReader, Event, NewInbound, NewRejection, Payload, Store, StoreError,
+};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -473,7 +475,7 @@ impl Receiver {
         }
         let checked = match &content {
             Payload::Bytes(b) => content::validate(m.kind, b),
-            Payload::File(file, _) => rewound(file)
+            Payload::File(file, _) => from_start(file)
                 .map_err(|e| content::ContentError::Read(e.to_string()))
                 .and_then(|f| content::validate_reader(m.kind, BufReader::new(f))),
         };
@@ -545,8 +547,8 @@ impl Receiver {
         // The parts must make up the envelope the sender named: a sender
         // that changed it under the same name starts again.
         let mut hasher = Sha256::new();
-        let mut parts = PartsReader::new(self.store.as_ref(), peer, &h.envelope_sha256);
-        let copied = io::copy(&mut parts, &mut HashWriter(&mut hasher));
+        let mut parts = self.parts(peer, &h.envelope_sha256);
+        let copied = io::copy(&mut parts, &mut hasher);
         parts.take_error()?;
         copied.map_err(|e| StoreError::Db(format!("reading stored parts: {e}")))?;
         let digest = data_encoding::HEXLOWER.encode(&hasher.finalize());
@@ -558,13 +560,27 @@ impl Receiver {
                 "the parts received do not hash to the envelope's SHA-256; send it again from the start",
             ));
         }
-        let mut parts = PartsReader::new(self.store.as_ref(), peer, &h.envelope_sha256);
+        let mut parts = self.parts(peer, &h.envelope_sha256);
         let receipt = self.deliver_from(peer, h.envelope_sha256.clone(), &mut parts, true);
         // A store failure while reading is ours: the sender retries.
         parts.take_error()?;
         let receipt = receipt?;
         self.store.parts_remove(&peer, &h.envelope_sha256)?;
         Ok((FrameType::Receipt, receipt))
+    }
+
+    /// The stored parts of envelope `sha256` from `peer`, in order.
+    fn parts<'a>(
+        &'a self,
+        peer: NodeId,
+        sha256: &'a str,
+    ) -> ChunkReader<impl FnMut(u64) -> Result<Vec<u8>, StoreError> + 'a> {
+        ChunkReader::new(move |offset| {
+            Ok(self
+                .store
+                .part_read(&peer, sha256, offset)?
+                .unwrap_or_default())
+        })
     }
 
     /// The largest envelope this node takes: content, manifest, age header
@@ -637,88 +653,13 @@ impl Refusal {
     }
 }
 
-/// Reads the stored parts of one envelope in order, one part in memory at
-/// a time. A store failure ends the read and is kept for
-/// [`PartsReader::take_error`], so that it is not taken for a bad envelope.
-struct PartsReader<'a> {
-    store: &'a dyn Store,
-    peer: NodeId,
-    sha256: &'a str,
-    part: Vec<u8>,
-    pos: usize,
-    offset: u64,
-    error: Option<StoreError>,
-}
-
-impl<'a> PartsReader<'a> {
-    fn new(store: &'a dyn Store, peer: NodeId, sha256: &'a str) -> PartsReader<'a> {
-        PartsReader {
-            store,
-            peer,
-            sha256,
-            part: Vec::new(),
-            pos: 0,
-            offset: 0,
-            error: None,
-        }
-    }
-
-    fn take_error(&mut self) -> Result<(), StoreError> {
-        self.error.take().map_or(Ok(()), Err)
-    }
-}
-
-impl Read for PartsReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.pos == self.part.len() {
-            match self.store.part_read(&self.peer, self.sha256, self.offset) {
-                Ok(Some(part)) if !part.is_empty() => {
-                    self.offset += part.len() as u64;
-                    self.part = part;
-                    self.pos = 0;
-                }
-                Ok(_) => return Ok(0),
-                Err(e) => {
-                    self.error = Some(e);
-                    return Err(io::Error::other("the store failed while reading parts"));
-                }
-            }
-        }
-        let n = buf.len().min(self.part.len() - self.pos);
-        buf[..n].copy_from_slice(&self.part[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-/// Feeds what is written to a hasher.
-struct HashWriter<'a>(&'a mut Sha256);
-
-impl Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// `file`, rewound to its start, to read.
-fn rewound(file: &std::fs::File) -> io::Result<&std::fs::File> {
-    let mut f = file;
-    f.seek(SeekFrom::Start(0))?;
-    Ok(f)
-}
-
 /// The whole payload in memory (for small documents such as a joint log).
 fn payload_bytes(p: &Payload) -> io::Result<std::borrow::Cow<'_, [u8]>> {
     match p {
         Payload::Bytes(b) => Ok(std::borrow::Cow::Borrowed(b)),
         Payload::File(file, len) => {
             let mut out = Vec::with_capacity(usize::try_from(*len).unwrap_or(0).min(1 << 24));
-            rewound(file)?.read_to_end(&mut out)?;
+            from_start(file)?.read_to_end(&mut out)?;
             Ok(std::borrow::Cow::Owned(out))
         }
     }
@@ -733,6 +674,30 @@ fn part_ack(received: u64) -> (FrameType, Vec<u8>) {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Run `answer` on the blocking pool (crypto and the store). A store that
+/// cannot record the `what` now is answered `unavailable`, which the sender
+/// retries.
+async fn blocking_answer(
+    peer: NodeId,
+    what: &'static str,
+    answer: impl FnOnce() -> Result<(FrameType, Vec<u8>), StoreError> + Send + 'static,
+) -> (FrameType, Vec<u8>) {
+    match tokio::task::spawn_blocking(answer).await {
+        Ok(Ok(frame)) => frame,
+        Ok(Err(e)) => {
+            tracing::error!(%peer, error = %e, "cannot record a {what}; the sender will retry");
+            error_frame(
+                "unavailable",
+                &format!("the receiving node cannot store the {what} now; retry later"),
+            )
+        }
+        Err(e) => {
+            tracing::error!(%peer, error = %e, "{what} task failed");
+            error_frame("unavailable", "the receiving node failed; retry later")
+        }
+    }
 }
 
 /// An `Error` frame.
@@ -757,39 +722,14 @@ impl Handler for Receiver {
         match frame_type {
             FrameType::Deliver => {
                 let this = self.clone();
-                let answer = tokio::task::spawn_blocking(move || this.deliver(peer, &body)).await;
-                match answer {
-                    Ok(Ok(receipt)) => (FrameType::Receipt, receipt),
-                    Ok(Err(e)) => {
-                        tracing::error!(%peer, error = %e, "cannot record a delivery; the sender will retry");
-                        error_frame(
-                            "unavailable",
-                            "the receiving node cannot store the delivery now; retry later",
-                        )
-                    }
-                    Err(e) => {
-                        tracing::error!(%peer, error = %e, "delivery task failed");
-                        error_frame("unavailable", "the receiving node failed; retry later")
-                    }
-                }
+                blocking_answer(peer, "delivery", move || {
+                    this.deliver(peer, &body).map(|r| (FrameType::Receipt, r))
+                })
+                .await
             }
             FrameType::Part => {
                 let this = self.clone();
-                let answer = tokio::task::spawn_blocking(move || this.part(peer, &body)).await;
-                match answer {
-                    Ok(Ok(frame)) => frame,
-                    Ok(Err(e)) => {
-                        tracing::error!(%peer, error = %e, "cannot record a part; the sender will retry");
-                        error_frame(
-                            "unavailable",
-                            "the receiving node cannot store the part now; retry later",
-                        )
-                    }
-                    Err(e) => {
-                        tracing::error!(%peer, error = %e, "part task failed");
-                        error_frame("unavailable", "the receiving node failed; retry later")
-                    }
-                }
+                blocking_answer(peer, "part", move || this.part(peer, &body)).await
             }
             FrameType::Ping => self.ping(&body),
             FrameType::Message if self.messages.is_some() => {

@@ -41,11 +41,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod chunks;
 mod error;
 mod model;
 mod sqlite;
 mod store;
 
+pub use chunks::{from_start, ChunkReader};
 pub use error::StoreError;
 pub use model::{
     AckRecord, AgreementRecord, AgreementState, ApprovalDecision, ApprovalRecord, CheckpointRecord,

@@ -32,7 +32,7 @@ pub(crate) fn put_payload(
     conn: &Connection,
     payload: &crate::model::Payload,
 ) -> Result<Option<i64>> {
-    use std::io::{Read, Seek, SeekFrom};
+    use std::io::Read;
     let crate::model::Payload::File(file, len) = payload else {
         return Ok(None);
     };
@@ -40,8 +40,7 @@ pub(crate) fn put_payload(
     conn.prepare_cached("INSERT INTO payloads (data) VALUES (?1)")?
         .execute([rusqlite::blob::ZeroBlob(*len)])?;
     let id = conn.last_insert_rowid();
-    let mut file: &std::fs::File = file;
-    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    let mut file = crate::chunks::from_start(file).map_err(io)?;
     let mut blob = conn.blob_open(rusqlite::MAIN_DB, "payloads", "data", id, false)?;
     let mut buf = vec![0u8; BLOB_CHUNK];
     let mut at = 0u64;
