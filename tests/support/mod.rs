@@ -23,6 +23,44 @@ pub const STIX: &str = include_str!("../data/stix-indicator-for-c2-ip-address.js
 pub const FAST_DELIVERY: &str =
     "\n[delivery]\nrequest_timeout_ms = 3000\nbackoff_base_ms = 200\nbackoff_max_ms = 2000\n";
 
+/// A loopback port no other node of this test binary has, free now for
+/// both UDP and TCP.
+///
+/// Why not `liaison init --listen 127.0.0.1:0`: init checks the port is free
+/// when the node is made, but tests run in parallel threads and a node
+/// binds its ports only when started, so two nodes made close together (or
+/// one made while another was stopped for a restart) could get the same
+/// port. Ports handed out here stay reserved for the life of the process.
+/// They lie below the range `liaison init` picks from for port 0
+/// (20000–32767, used by `liaison demo` run from a test) and below Linux's
+/// ephemeral range (32768–60999), where outgoing connections and `bind(0)`
+/// do not reach.
+pub fn reserve_port() -> u16 {
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+    static TAKEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    const FIRST: u16 = 10_000;
+    const SPAN: u16 = 10_000;
+    let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+    // Start where this process's id points, so test binaries run one after
+    // another (or by two CI jobs) do not walk the same ports.
+    let start = (std::process::id() % u32::from(SPAN)) as u16;
+    for step in 0..SPAN {
+        let port = FIRST + (start + step) % SPAN;
+        if taken.contains(&port) {
+            continue;
+        }
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let free =
+            std::net::UdpSocket::bind(addr).is_ok() && std::net::TcpListener::bind(addr).is_ok();
+        if free {
+            taken.insert(port);
+            return port;
+        }
+    }
+    panic!("no free loopback port in {FIRST}..{}", FIRST + SPAN);
+}
+
 /// A node home, and its daemon while started.
 pub struct TestNode {
     pub name: String,
@@ -38,16 +76,10 @@ impl TestNode {
     /// `liaison init` a node named `name` under `root` (not started).
     pub fn init(root: &Path, name: &str) -> TestNode {
         let dir = root.join(name);
+        let listen = format!("127.0.0.1:{}", reserve_port());
+        let api = format!("127.0.0.1:{}", reserve_port());
         let out = liaison()
-            .args([
-                "init",
-                "--org",
-                name,
-                "--listen",
-                "127.0.0.1:0",
-                "--api",
-                "127.0.0.1:0",
-            ])
+            .args(["init", "--org", name, "--listen", &listen, "--api", &api])
             .arg("--home")
             .arg(&dir)
             .output()

@@ -413,6 +413,12 @@ enum Proto {
 /// a port handed out here is not also handed to some outgoing connection.
 const FREE_PORTS: std::ops::Range<u16> = 20_000..32_768;
 
+/// Ports this process has handed out: `liaison demo` makes all its nodes
+/// before starting any, so a port chosen for one is not yet bound when the
+/// next is made.
+static GIVEN_PORTS: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
 /// With port 0 (`ip:0`), pick a port that is free now and keep it; anything
 /// else (a concrete port, or `host:port`) is kept as given.
 ///
@@ -432,11 +438,16 @@ fn resolve_port(addr: &str, flag: &str, proto: Proto) -> Result<String> {
         let span = FREE_PORTS.end - FREE_PORTS.start;
         let port = FREE_PORTS.start + u16::from_le_bytes(raw) % span;
         let candidate = std::net::SocketAddr::new(parsed.ip(), port);
+        let mut given = GIVEN_PORTS.lock().unwrap_or_else(|e| e.into_inner());
+        if given.contains(&port) {
+            continue;
+        }
         let free = match proto {
             Proto::Udp => std::net::UdpSocket::bind(candidate).is_ok(),
             Proto::Tcp => std::net::TcpListener::bind(candidate).is_ok(),
         };
         if free {
+            given.insert(port);
             return Ok(candidate.to_string());
         }
     }
