@@ -18,8 +18,10 @@ use serde_json::Value;
 use crate::tlp::Tlp;
 
 mod csaf;
+mod detect;
 mod objects;
 mod stream;
+pub use detect::detect_json_reader;
 pub use objects::each_stix_object;
 pub use stream::validate_stix_reader;
 pub(crate) mod stix;

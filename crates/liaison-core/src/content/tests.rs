@@ -401,3 +401,84 @@ fn validation_takes_the_same_inventory_in_its_one_parse() {
     let note = validate(Kind::Note, b"plain text").unwrap();
     assert_eq!(note.inventory, Inventory::default());
 }
+
+/// What `detect_json_reader` may say: what `detect` says of the same bytes
+/// when that is STIX or CSAF, and nothing otherwise. (Strings it skips are
+/// not checked for UTF-8, which the node's validation refuses anyway, so
+/// the comparison is over UTF-8 input.)
+fn reader_agrees_with_detect(bytes: &[u8]) -> Result<(), TestCaseError> {
+    let whole = detect(bytes).filter(|k| matches!(k, Kind::Stix | Kind::Csaf));
+    let streamed = detect_json_reader(bytes);
+    if std::str::from_utf8(bytes).is_ok() {
+        prop_assert_eq!(streamed, whole, "{}", String::from_utf8_lossy(bytes));
+    } else {
+        prop_assert!(streamed.is_none() || streamed == whole);
+    }
+    Ok(())
+}
+
+#[test]
+fn the_streamed_detection_tells_stix_and_csaf_as_detect_does() {
+    let samples: [(&[u8], Option<Kind>); 5] = [
+        (
+            data!("stix-indicator-for-c2-ip-address.json"),
+            Some(Kind::Stix),
+        ),
+        (data!("csaf-bsi-2022-0001.json"), Some(Kind::Csaf)),
+        (data!("misp-supplier-compromise.json"), None),
+        (b"plain text, not JSON", None),
+        (b"[{\"type\": \"bundle\"}]", None),
+    ];
+    for (bytes, want) in samples {
+        assert_eq!(detect_json_reader(bytes), want);
+        reader_agrees_with_detect(bytes).unwrap();
+    }
+    // The last of a repeated member counts, as in a parsed Value.
+    assert_eq!(
+        detect_json_reader(&br#"{"type":"bundle","type":"x"}"#[..]),
+        None
+    );
+    assert_eq!(
+        detect_json_reader(&br#"{"type":"x","type":"bundle"}"#[..]),
+        Some(Kind::Stix)
+    );
+    // JSON cut short, or followed by more, is not told.
+    let stix = data!("stix-indicator-for-c2-ip-address.json");
+    assert_eq!(detect_json_reader(&stix[..stix.len() - 2]), None);
+    assert_eq!(detect_json_reader(&[stix, b"{}"].concat()[..]), None);
+    // A byte-order mark is left to the whole-content path.
+    assert_eq!(
+        detect_json_reader(&[b"\xEF\xBB\xBF", stix].concat()[..]),
+        None
+    );
+    // A read error is no answer either.
+    struct Failing;
+    impl std::io::Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk gone"))
+        }
+    }
+    assert_eq!(detect_json_reader(Failing), None);
+}
+
+proptest! {
+    #[test]
+    fn the_streamed_detection_agrees_on_mutated_stix(bytes in mutated(red_bundle(), STIX_POINTERS)) {
+        reader_agrees_with_detect(&bytes)?;
+    }
+
+    #[test]
+    fn the_streamed_detection_agrees_on_mutated_csaf(bytes in mutated(data!("csaf-bsi-2022-0001.json").to_vec(), CSAF_POINTERS)) {
+        reader_agrees_with_detect(&bytes)?;
+    }
+
+    #[test]
+    fn the_streamed_detection_agrees_on_arbitrary_json(v in json_value()) {
+        reader_agrees_with_detect(&serde_json::to_vec(&v).unwrap())?;
+    }
+
+    #[test]
+    fn the_streamed_detection_agrees_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        reader_agrees_with_detect(&bytes)?;
+    }
+}
