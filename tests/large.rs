@@ -6,7 +6,8 @@
 //! resumes from the parts the receiver holds.
 //!
 //! Two real `liaison serve` processes on 127.0.0.1. Peak RSS is the kernel's
-//! `VmHWM` of each daemon. The figures are printed (`--nocapture`).
+//! `VmHWM` of each daemon, and of the `share create` CLI, which streams the
+//! file from disk too. The figures are printed (`--nocapture`).
 
 mod support;
 
@@ -16,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use support::{pin_and_agree, printed, wait_until, TestNode, FAST_DELIVERY, OPEN_AGREEMENT};
+use support::{
+    liaison, pin_and_agree, printed, wait_until, TestNode, FAST_DELIVERY, OPEN_AGREEMENT,
+};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -68,14 +71,17 @@ fn write_bundle(path: &Path, n: usize) -> (u64, String) {
 
 /// A `/proc/PID/status` figure in MiB (e.g. `VmHWM`, the peak RSS).
 fn status_mib(pid: u32, key: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    try_status_mib(pid, key).unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
+}
+
+fn try_status_mib(pid: u32, key: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kib: f64 = status
         .lines()
         .find_map(|l| l.strip_prefix(&format!("{key}:")))
         .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"));
-    kib / 1024.0
+        .and_then(|v| v.parse().ok())?;
+    Some(kib / 1024.0)
 }
 
 /// Bytes of envelopes the node holds in parts (read from its database,
@@ -133,6 +139,41 @@ fn share_as(a: &TestNode, token: &str, tlp: &str, file: &Path) -> String {
     printed(&out, "share")
 }
 
+/// `share create FILE` with no `--kind` (the CLI tells a STIX bundle in a
+/// streamed pass), and the CLI's own peak RSS in MiB, read from /proc
+/// while it runs (a zombie has no `VmHWM`, so the last reading counts).
+fn share_watching_the_cli(a: &TestNode, file: &Path) -> (String, f64) {
+    let mut child = liaison()
+        .args(["share", "create", "--tlp", "green", "--to", "bolt"])
+        .arg(file)
+        .arg("--home")
+        .arg(&a.dir)
+        .env("LIAISON_TOKEN", &a.token)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut peak = 0.0f64;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "share create did not end");
+        if let Some(mib) = try_status_mib(pid, "VmHWM") {
+            peak = peak.max(mib);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(peak > 0.0, "no VmHWM read for the CLI");
+    (printed(&stdout, "share"), peak)
+}
+
 fn delivery(a: &TestNode, id: &str) -> serde_json::Value {
     a.share_view(id)["deliveries"][0].clone()
 }
@@ -146,7 +187,7 @@ fn a_150_000_indicator_bundle_reaches_the_inbox_with_each_node_under_64_mib() {
     assert!(size > 48 * 1024 * 1024, "{size} bytes");
 
     let t = Instant::now();
-    let id = share(&a, &file);
+    let (id, hwm_cli) = share_watching_the_cli(&a, &file);
     let posted = t.elapsed();
     wait_until(
         Duration::from_secs(600),
@@ -163,7 +204,8 @@ fn a_150_000_indicator_bundle_reaches_the_inbox_with_each_node_under_64_mib() {
     let d = delivery(&a, &id);
     println!(
         "large bundle: 150000 indicators, {:.1} MB: share→inbox {:.1} s (upload and seal {:.1} s); \
-         peak RSS sender {hwm_a:.1} MiB, receiver {hwm_b:.1} MiB; envelope {} bytes, {} sent",
+         peak RSS sender {hwm_a:.1} MiB, receiver {hwm_b:.1} MiB, CLI {hwm_cli:.1} MiB; \
+         envelope {} bytes, {} sent",
         size as f64 / 1e6,
         took.as_secs_f64(),
         posted.as_secs_f64(),
@@ -172,6 +214,8 @@ fn a_150_000_indicator_bundle_reaches_the_inbox_with_each_node_under_64_mib() {
     );
     assert!(hwm_a < 64.0, "sender peak RSS {hwm_a:.1} MiB");
     assert!(hwm_b < 64.0, "receiver peak RSS {hwm_b:.1} MiB");
+    // The CLI streams the file too: it never holds the 51 MB bundle.
+    assert!(hwm_cli < 32.0, "share create peak RSS {hwm_cli:.1} MiB");
 
     // Tools pull it: TAXII pages through its objects, marked with the
     // bundle's TLP; the STIX export streams all of them.

@@ -13,6 +13,7 @@ mod offline;
 mod remote;
 mod revise_cmd;
 mod serve;
+mod upload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -822,7 +823,7 @@ fn import_file(
         include_non_ids,
         ..liaison_core::import::Options::default()
     };
-    let imported = remote::convert(&bytes, format, &options, file)?;
+    let imported = upload::convert(&bytes, format, &options, file)?;
     std::fs::write(output, &imported.bundle)
         .with_context(|| format!("cannot write {}", output.display()))?;
     let mut out = imported.report.to_string();
@@ -970,11 +971,12 @@ fn main() -> ExitCode {
                 expires,
                 file,
                 json,
-            } => remote::share_request(tlp, &to, kind, format, &individuals, &file).and_then(
-                |mut r| {
-                    r.incident = incident;
-                    r.not_after = expires.as_deref().map(revise_cmd::expiry).transpose()?;
-                    remote::share_create(&c, &r, json)
+            } => upload::share_request(tlp, &to, kind, format, &individuals, &file).and_then(
+                |mut input| {
+                    input.request.incident = incident;
+                    input.request.not_after =
+                        expires.as_deref().map(revise_cmd::expiry).transpose()?;
+                    remote::share_create(&c, input, json)
                 },
             ),
             ShareCmd::Revise {
@@ -1009,7 +1011,8 @@ fn main() -> ExitCode {
                 file,
                 json,
                 content,
-            } => remote::share_request(tlp, &to, kind, format, &individuals, &file)
+            } => upload::share_request(tlp, &to, kind, format, &individuals, &file)
+                .and_then(|input| input.into_json_request(&file))
                 .and_then(|r| remote::share_preview(&c, &r, json, content)),
             ShareCmd::List { json } => remote::share_list(&c, json),
             ShareCmd::Show { id, json } => remote::share_show(&c, &id, json),

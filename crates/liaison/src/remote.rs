@@ -25,6 +25,7 @@ use serde_json::{json, Value};
 
 use crate::client::{path_segment, Client, ClientError};
 use crate::home::{load_card, Home};
+use crate::upload::ShareInput;
 
 /// A client for the node at `home`, whose config names the API address.
 /// The token is checked first: without one nothing else is worth doing.
@@ -227,175 +228,10 @@ pub fn peer_remove(client: &Client, peer: &str) -> Result<()> {
     emit(&format!("removed peer {peer}\n"))
 }
 
-/// What `share create` and `share preview` send: the file read and its kind
-/// detected here, so that messages name the file. MISP events, IOC lists
-/// and CSV (`format`, detected when `auto`) are converted to a STIX bundle
-/// here, client-side, and the import report goes to stderr.
-pub fn share_request(
-    tlp: Tlp,
-    to: &[String],
-    kind: Option<Kind>,
-    format: Format,
-    individuals: &[String],
-    file: &Path,
-) -> Result<CreateShareRequest> {
-    let to: Vec<String> = to
-        .iter()
-        .map(|t| t.trim())
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
-        .collect();
-    if to.is_empty() {
-        bail!("--to must name at least one peer");
-    }
-    let bytes = fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let (bytes, kind) = prepare_content(bytes, kind, format, tlp, file)?;
-    let kind = match kind {
-        Some(k) => k,
-        None => content::detect(&bytes).ok_or_else(|| {
-            anyhow!(
-                "cannot tell what {} holds; pass --kind stix|csaf|note|log",
-                file.display()
-            )
-        })?,
-    };
-    // Text goes as text (readable in logs and the ledger); anything else
-    // as base64, so that every byte survives JSON.
-    let (text, b64) = match String::from_utf8(bytes) {
-        Ok(text) => (Some(text), None),
-        Err(e) => (None, Some(data_encoding::BASE64.encode(e.as_bytes()))),
-    };
-    Ok(CreateShareRequest {
-        tlp: tlp.to_string(),
-        to,
-        kind: Some(kind.to_string()),
-        content: text,
-        content_base64: b64,
-        individuals: individuals.to_vec(),
-        incident: None,
-        not_after: None,
-    })
-}
-
-/// The bytes to share and their kind (`None`: detect them as before):
-/// STIX and CSAF as they are; MISP, lists and CSV converted to STIX, the
-/// import report written to stderr, and refused when `tlp` is lower than
-/// the TLP their own tags carry.
-fn prepare_content(
-    bytes: Vec<u8>,
-    kind: Option<Kind>,
-    format: Format,
-    tlp: Tlp,
-    file: &Path,
-) -> Result<(Vec<u8>, Option<Kind>)> {
-    let format = match (format, kind) {
-        // `--kind` alone says what the file is: it goes as it is.
-        (Format::Auto, Some(_)) => return Ok((bytes, kind)),
-        (Format::Auto, None) => match import::detect(&bytes) {
-            Ok(f) => f,
-            Err(e @ ImportError::NotJson { .. }) => {
-                eprintln!(
-                    "note: {}: {e}; sending it as it is (pass --format to insist)",
-                    file.display()
-                );
-                return Ok((bytes, None));
-            }
-            // Not STIX, CSAF, MISP, CSV or an IOC list: a note (or refused
-            // below when it is not text).
-            Err(_) => return Ok((bytes, None)),
-        },
-        (f, _) => f,
-    };
-    let want = match format {
-        Format::Stix => Kind::Stix,
-        Format::Csaf => Kind::Csaf,
-        Format::Misp | Format::List | Format::Csv | Format::Auto => Kind::Stix,
-    };
-    if let Some(k) = kind.filter(|k| *k != want) {
-        bail!(
-            "--format {format} gives {} content, but --kind says {k}",
-            want.as_str()
-        );
-    }
-    if !format.is_convertible() {
-        return Ok((bytes, Some(want)));
-    }
-    let imported = convert(&bytes, format, &import::Options::default(), file)?;
-    eprint!("{}", imported.report);
-    if let Some(inner) = imported.report.suggested_tlp.filter(|t| *t > tlp) {
-        bail!(
-            "--tlp {tlp} is lower than {inner}, the TLP the content itself carries ({}): a bundle may not be labelled below its content, and the node would refuse it; pass --tlp {} or higher",
-            imported
-                .report
-                .tlp_source
-                .as_deref()
-                .unwrap_or("its tags"),
-            inner.stix_value()
-        );
-    }
-    Ok((imported.bundle, Some(Kind::Stix)))
-}
-
-/// Convert MISP, list or CSV `bytes` to a STIX bundle, with a progress bar
-/// on stderr for inputs over 1 MiB when stderr is a terminal.
-pub fn convert(
-    bytes: &[u8],
-    format: Format,
-    options: &import::Options,
-    file: &Path,
-) -> Result<Imported> {
-    use std::io::IsTerminal;
-    const SHOW_ABOVE: usize = 1 << 20;
-    let bar = if bytes.len() > SHOW_ABOVE && io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(bytes.len() as u64);
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("{msg:>10} [{bar:40}] {percent:>3}% {elapsed}")
-        {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let result = import::import_with_progress(bytes, format, options, &mut |p| {
-        bar.set_message(match p.stage {
-            import::Stage::Parse => "reading",
-            import::Stage::Convert => "converting",
-        });
-        bar.set_length(p.total.max(1));
-        bar.set_position(p.done);
-    });
-    bar.finish_and_clear();
-    result.map_err(|e| anyhow!("cannot import {}: {e}", file.display()))
-}
-
-/// The raw content of a request built by [`share_request`].
-pub fn content_bytes(request: &CreateShareRequest) -> Result<Vec<u8>> {
-    match (&request.content, &request.content_base64) {
-        (Some(text), _) => Ok(text.clone().into_bytes()),
-        (None, Some(b64)) => data_encoding::BASE64
-            .decode(b64.as_bytes())
-            .context("decoding the content"),
-        (None, None) => bail!("no content to share"),
-    }
-}
-
 /// `share create`: run policy on the node; then sign and encrypt there and
 /// queue one delivery per recipient, or hold the share for approval.
-pub fn share_create(client: &Client, request: &CreateShareRequest, json: bool) -> Result<()> {
-    // The content goes as a raw multipart part, which the node spools to
-    // disk and checks as it streams: no JSON escaping or base64, and no
-    // size ceiling but the node's `[limits] max_bundle_bytes`.
-    let content = content_bytes(request)?;
-    let mut meta = request.clone();
-    meta.content = None;
-    meta.content_base64 = None;
-    let answer: Value = client.post_multipart(
-        "/api/shares",
-        &meta,
-        &mut &content[..],
-        content.len() as u64,
-    )?;
+pub fn share_create(client: &Client, input: ShareInput, json: bool) -> Result<()> {
+    let answer = input.upload.post(client, "/api/shares", &input.request)?;
     if json {
         return emit(&pretty(&answer)?);
     }

@@ -11,7 +11,8 @@ use serde_json::Value;
 use crate::client::{path_segment, Client};
 use liaison_core::import::Format;
 
-use crate::remote::{decode, emit, non_empty, pretty, share_request};
+use crate::remote::{decode, emit, non_empty, pretty};
+use crate::upload::share_request;
 
 /// What `share revise` may change besides the content.
 pub struct Options {
@@ -64,11 +65,10 @@ pub fn revise(client: &Client, id: &str, file: &Path, o: Options, json: bool) ->
     let kind = o.kind.or_else(|| original.kind.parse().ok());
     // The recipients are the share's (the node adds them); `to` only adds.
     let placeholder = vec![original.id.to_string()];
-    let r = share_request(tlp, &placeholder, kind, o.format, &[], file)?;
-    let content = crate::remote::content_bytes(&r)?;
+    let input = share_request(tlp, &placeholder, kind, o.format, &[], file)?;
     let req = ReviseShareRequest {
-        tlp: Some(r.tlp),
-        kind: r.kind,
+        tlp: Some(input.request.tlp),
+        kind: input.request.kind,
         content: None,
         content_base64: None,
         to: o.to,
@@ -76,12 +76,7 @@ pub fn revise(client: &Client, id: &str, file: &Path, o: Options, json: bool) ->
         not_after: o.expires.as_deref().map(expiry).transpose()?,
     };
     // As `share create`: the content streams beside the request.
-    let answer: Value = client.post_multipart(
-        &format!("{path}/revise"),
-        &req,
-        &mut &content[..],
-        content.len() as u64,
-    )?;
+    let answer = input.upload.post(client, &format!("{path}/revise"), &req)?;
     if json {
         return emit(&pretty(&answer)?);
     }
