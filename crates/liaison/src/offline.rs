@@ -4,9 +4,8 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use chrono::Utc;
-use liaison_core::content;
 use liaison_core::envelope::{self, Draft, OpenLimits};
 use liaison_core::identity::{IdentityCard, PinSet};
 use liaison_core::{Kind, Tlp};
@@ -56,15 +55,7 @@ pub fn seal(
     let config = home.config()?;
     let content =
         fs::read(input).with_context(|| format!("cannot read input {}", input.display()))?;
-    let kind = match kind {
-        Some(k) => k,
-        None => content::detect(&content).ok_or_else(|| {
-            anyhow!(
-                "cannot tell what {} holds; pass --kind stix|csaf|note",
-                input.display()
-            )
-        })?,
-    };
+    let kind = crate::upload::kind_or_detected(kind, &content, input)?;
     let recipients = to
         .iter()
         .map(|p| load_card(p).map(|c| c.card))

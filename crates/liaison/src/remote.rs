@@ -18,8 +18,6 @@ use liaison_api::views::{
 };
 use liaison_core::dsse::Envelope;
 use liaison_core::identity::NodeId;
-use liaison_core::import::{self, Format, ImportError, Imported};
-use liaison_core::{content, Kind, Tlp};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 

@@ -136,16 +136,21 @@ pub fn read_content(
     }
     let bytes = fs::read(file).with_context(cannot_read)?;
     let (bytes, kind) = prepare_content(bytes, kind, format, tlp, file)?;
-    let kind = match kind {
-        Some(k) => k,
-        None => content::detect(&bytes).ok_or_else(|| {
+    let kind = kind_or_detected(kind, &bytes, file)?;
+    Ok((kind, Upload::Bytes(bytes)))
+}
+
+/// `kind` when given, else what `bytes` (read from `file`) look like.
+pub fn kind_or_detected(kind: Option<Kind>, bytes: &[u8], file: &Path) -> Result<Kind> {
+    match kind {
+        Some(k) => Ok(k),
+        None => content::detect(bytes).ok_or_else(|| {
             anyhow!(
                 "cannot tell what {} holds; pass --kind stix|csaf|note|log",
                 file.display()
             )
-        })?,
-    };
-    Ok((kind, Upload::Bytes(bytes)))
+        }),
+    }
 }
 
 /// The kind of a file that goes as it is, told without reading it into
