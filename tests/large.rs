@@ -249,6 +249,7 @@ fn a_150_000_indicator_bundle_reaches_the_inbox_with_each_node_under_64_mib() {
             .iter()
             .any(|m| m == green)));
     let taxii_s = t.elapsed().as_secs_f64();
+    let hwm_taxii = status_mib(pb, "VmHWM");
     let t = Instant::now();
     let export: serde_json::Value =
         serde_json::from_slice(&b.raw_bytes(&format!("/api/inbox/{id}/stix"))).unwrap();
@@ -258,7 +259,8 @@ fn a_150_000_indicator_bundle_reaches_the_inbox_with_each_node_under_64_mib() {
         "+ TLP:GREEN"
     );
     println!(
-        "pulled: first TAXII page {taxii_s:.1} s, STIX export {:.1} s; receiver peak RSS now {:.1} MiB",
+        "pulled: first TAXII page {taxii_s:.1} s (receiver peak RSS then {hwm_taxii:.1} MiB), \
+         STIX export {:.1} s; receiver peak RSS now {:.1} MiB",
         t.elapsed().as_secs_f64(),
         status_mib(pb, "VmHWM")
     );

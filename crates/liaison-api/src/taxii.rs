@@ -481,12 +481,16 @@ fn catalog(records: &[InboxRecord], peers: &[PeerRecord]) -> Vec<Collection> {
 
 /// One object of a bundle, ready to serve.
 #[derive(Debug)]
+///
+/// A large bundle keeps one of these per object in memory (the cache), so
+/// it is kept small: boxed strings, and no copy of the usual `2.1`.
 struct Parsed {
-    id: String,
-    ty: String,
-    spec_version: String,
+    id: Box<str>,
+    ty: Box<str>,
+    /// `None`: "2.1".
+    spec_version: Option<Box<str>>,
     /// `modified`, else `created` (string as written, and parsed).
-    version: Option<(String, DateTime<Utc>)>,
+    version: Option<(Box<str>, DateTime<Utc>)>,
     /// The marked object, as compact JSON.
     object: Kept,
 }
@@ -532,6 +536,12 @@ impl ParsedBundle {
     }
 }
 
+impl Parsed {
+    fn spec_version(&self) -> &str {
+        self.spec_version.as_deref().unwrap_or("2.1")
+    }
+}
+
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
@@ -546,10 +556,10 @@ fn parsed(object: Value) -> Option<Parsed> {
 
 /// [`parsed`], keeping the object's JSON as `keep` says.
 fn parsed_as(object: Value, keep: &mut dyn FnMut(&Value) -> Option<Kept>) -> Option<Parsed> {
-    let text = |k: &str| object.get(k).and_then(Value::as_str).map(str::to_string);
+    let text = |k: &str| object.get(k).and_then(Value::as_str).map(Box::<str>::from);
     let id = text("id")?;
     let ty = text("type")?;
-    let spec_version = text("spec_version").unwrap_or_else(|| "2.1".into());
+    let spec_version = text("spec_version").filter(|v| &**v != "2.1");
     let version = text("modified")
         .or_else(|| text("created"))
         .and_then(|s| parse_time(&s).map(|t| (s, t)));
@@ -674,13 +684,21 @@ struct Entry {
     added: DateTime<Utc>,
     bundle: Arc<ParsedBundle>,
     index: usize,
-    version: String,
     version_at: DateTime<Utc>,
 }
 
 impl Entry {
     fn parsed(&self) -> &Parsed {
         &self.bundle.objects[self.index]
+    }
+
+    /// The object's `modified` (else `created`) as written; for an object
+    /// with neither, the date it was added.
+    fn version(&self) -> String {
+        match &self.parsed().version {
+            Some((written, _)) => written.to_string(),
+            None => ts(&self.added),
+        }
     }
 }
 
@@ -734,17 +752,18 @@ async fn snapshot(state: &AppState, collection: Option<String>) -> Result<Snapsh
             )
         };
         records.sort_by_key(|r| (added(r).1, r.bundle_id));
-        let mut seen: HashSet<(String, DateTime<Utc>)> = HashSet::new();
+        let bundles = records
+            .iter()
+            .map(|r| bundle_objects(store.as_ref(), r, &spool_dir))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Object versions already listed: borrowed ids, no copies.
+        let mut seen: HashSet<(&str, DateTime<Utc>)> = HashSet::new();
         let mut entries = Vec::new();
-        for record in &records {
-            let bundle = bundle_objects(store.as_ref(), record, &spool_dir)?;
+        for (record, bundle) in records.iter().zip(&bundles) {
             let (at, micros) = added(record);
             for (index, p) in bundle.objects.iter().enumerate() {
-                let (version, version_at) = match &p.version {
-                    Some((s, t)) => (s.clone(), *t),
-                    None => (ts(&at), at),
-                };
-                if !seen.insert((p.id.clone(), version_at)) {
+                let version_at = p.version.as_ref().map_or(at, |(_, t)| *t);
+                if !seen.insert((&p.id, version_at)) {
                     continue;
                 }
                 entries.push(Entry {
@@ -752,7 +771,6 @@ async fn snapshot(state: &AppState, collection: Option<String>) -> Result<Snapsh
                     added: at,
                     bundle: bundle.clone(),
                     index,
-                    version,
                     version_at,
                 });
             }
@@ -898,12 +916,12 @@ fn select<'e>(entries: &'e [Entry], f: &Filters, default: VersionSel) -> Vec<&'e
     let base: Vec<&Entry> = entries
         .iter()
         .filter(|e| f.added_after.is_none_or(|t| e.added > t))
-        .filter(|e| f.ids.as_ref().is_none_or(|s| s.contains(&e.parsed().id)))
-        .filter(|e| f.types.as_ref().is_none_or(|s| s.contains(&e.parsed().ty)))
+        .filter(|e| f.ids.as_ref().is_none_or(|s| s.contains(&*e.parsed().id)))
+        .filter(|e| f.types.as_ref().is_none_or(|s| s.contains(&*e.parsed().ty)))
         .filter(|e| {
             f.spec_versions
                 .as_ref()
-                .is_none_or(|s| s.contains(&e.parsed().spec_version))
+                .is_none_or(|s| s.contains(e.parsed().spec_version()))
         })
         .collect();
     let wanted = f.versions.clone().unwrap_or_else(|| vec![default]);
@@ -914,7 +932,7 @@ fn select<'e>(entries: &'e [Entry], f: &Filters, default: VersionSel) -> Vec<&'e
     let mut bounds: HashMap<&str, (DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
     for e in &base {
         let b = bounds
-            .entry(e.parsed().id.as_str())
+            .entry(&*e.parsed().id)
             .or_insert((e.version_at, e.version_at));
         b.0 = b.0.min(e.version_at);
         b.1 = b.1.max(e.version_at);
@@ -922,7 +940,7 @@ fn select<'e>(entries: &'e [Entry], f: &Filters, default: VersionSel) -> Vec<&'e
     base.into_iter()
         .filter(|e| {
             let (first, last) = bounds
-                .get(e.parsed().id.as_str())
+                .get(&*e.parsed().id)
                 .copied()
                 .unwrap_or((e.version_at, e.version_at));
             wanted.iter().any(|w| match w {
@@ -1039,7 +1057,7 @@ async fn manifest(
             json!({
                 "id": e.parsed().id,
                 "date_added": ts(&e.added),
-                "version": e.version,
+                "version": e.version(),
                 "media_type": STIX_MEDIA_TYPE,
             })
         })
@@ -1055,7 +1073,7 @@ fn only_object(
 ) -> Result<Vec<Entry>, TaxiiError> {
     let entries: Vec<Entry> = entries
         .into_iter()
-        .filter(|e| e.parsed().id == object_id)
+        .filter(|e| &*e.parsed().id == object_id)
         .collect();
     if entries.is_empty() {
         return Err(TaxiiError::not_found(format!(
@@ -1095,7 +1113,7 @@ async fn versions(
     let snap = snapshot(&state, Some(id.clone())).await?;
     let entries = only_object(snap.entries, &object_id, &id)?;
     let (items, more, next) = page(select(&entries, &f, VersionSel::All), &f);
-    let list: Vec<&str> = items.iter().map(|e| e.version.as_str()).collect();
+    let list: Vec<String> = items.iter().map(|e| e.version()).collect();
     Ok(paged_response(&items, more, next, &list, true))
 }
 
@@ -1188,13 +1206,12 @@ mod tests {
     fn entry(bundle: &Arc<ParsedBundle>, index: usize, added_s: i64) -> Entry {
         let added = DateTime::from_timestamp(added_s, 0).unwrap();
         let p = &bundle.objects[index];
-        let (version, version_at) = p.version.clone().unwrap();
+        let (_, version_at) = p.version.clone().unwrap();
         Entry {
             key: (added.timestamp_micros(), Uuid::nil(), index),
             added,
             bundle: bundle.clone(),
             index,
-            version,
             version_at,
         }
     }
