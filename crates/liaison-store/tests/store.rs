@@ -1321,7 +1321,7 @@ fn file_payloads_are_stored_in_chunks_and_read_back_in_parts() {
 
 #[test]
 fn parts_are_held_as_a_gapless_prefix_and_found_again_by_envelope() {
-    let (_dir, _path, store) = open();
+    let (_dir, path, store) = open();
     let bolt = node_id();
     let other = node_id();
     let sha = "ab".repeat(32);
@@ -1358,6 +1358,36 @@ fn parts_are_held_as_a_gapless_prefix_and_found_again_by_envelope() {
         .map(|s| store.part_held(&bolt, s).unwrap())
         .collect();
     assert_eq!(held, [0, 0, 1, 1, 1, 1], "the oldest are dropped");
+
+    // A transfer no part reached for a week goes when any other starts.
+    let db = rusqlite::Connection::open(&path).unwrap();
+    let age = |sha: &str, days: i64| {
+        let at = (chrono::Utc::now() - chrono::Duration::days(days))
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        db.execute(
+            "UPDATE inbound_parts SET received_at = ?1 WHERE envelope_sha256 = ?2",
+            rusqlite::params![at, sha],
+        )
+        .unwrap();
+    };
+    age(&shas[2], 8);
+    age(&shas[3], 6);
+    assert_eq!(store.part_append(&bolt, &shas[4], 100, 1, b"y").unwrap(), 2);
+    assert_eq!(
+        store.part_held(&bolt, &shas[2]).unwrap(),
+        1,
+        "only new transfers sweep"
+    );
+    store.part_append(&other, &sha, 10, 0, b"0").unwrap();
+    let held: Vec<u64> = shas[2..]
+        .iter()
+        .map(|s| store.part_held(&bolt, s).unwrap())
+        .collect();
+    assert_eq!(
+        held,
+        [0, 1, 2, 1],
+        "the week-old one is dropped, whoever starts"
+    );
 
     // The receipt given for an envelope, accepted or refused.
     let mut item = inbound(bolt);

@@ -14,6 +14,12 @@ use crate::store::Result;
 /// Partial envelopes kept per peer; starting one more drops the oldest.
 const MAX_PARTIAL_PER_PEER: i64 = 4;
 
+/// A partial envelope no part has reached for this long is dropped when
+/// any transfer starts: its sender gave up (the share was recalled, the
+/// peer unpinned) or will start it again, and the node should not keep up
+/// to 4 × `max_bundle_bytes` per peer for ever.
+const PARTIAL_KEPT_DAYS: i64 = 7;
+
 /// Bytes of envelope `sha` from `peer` held, and the size it was begun with.
 fn held_with_size(conn: &Connection, peer: &NodeId, sha: &str) -> Result<Option<(u64, u64)>> {
     let row: Option<(Option<i64>, i64)> = first(
@@ -68,6 +74,13 @@ pub(crate) fn append(
                 LIMIT -1 OFFSET ?2)",
         )?
         .execute(params![peer_s, MAX_PARTIAL_PER_PEER - 1])?;
+        let stale = now() - chrono::Duration::days(PARTIAL_KEPT_DAYS);
+        conn.prepare_cached(
+            "DELETE FROM inbound_parts WHERE (peer, envelope_sha256) IN (
+                SELECT peer, envelope_sha256 FROM inbound_parts
+                GROUP BY peer, envelope_sha256 HAVING MAX(received_at) < ?1)",
+        )?
+        .execute(params![ts(stale)])?;
     }
     if offset == held && !data.is_empty() {
         conn.prepare_cached(
