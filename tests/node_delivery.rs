@@ -117,6 +117,53 @@ fn csaf_under_a_stricter_bundle_label_and_misp_imported_by_the_cli_arrive_intact
         csaf.as_bytes()
     );
 
+    // Through the CLI: the advisory straight from its file (told to be
+    // CSAF in one streamed pass), and a STIX bundle from a pipe, which can
+    // be read only once (read whole).
+    let cli_share = |file: &std::path::Path, stdin: Option<&str>| {
+        use std::io::Write;
+        let mut child = support::liaison()
+            .args(["share", "create", "--tlp", "amber", "--to", "bolt"])
+            .arg(file)
+            .arg("--home")
+            .arg(&a.dir)
+            .env("LIAISON_TOKEN", &a.token)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+        drop(input);
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        printed(&stdout, "share")
+    };
+    let from_file = cli_share(&csaf_file, None);
+    let from_pipe = cli_share(std::path::Path::new("/dev/stdin"), Some(STIX));
+    for (id, kind, content) in [
+        (&from_file, "csaf", &csaf),
+        (&from_pipe, "stix", &STIX.to_string()),
+    ] {
+        wait_until(Duration::from_secs(30), "the CLI share's receipt", || {
+            deliveries_in(&a.share_view(id), "delivered") == 1
+        });
+        let (_, item) = b.get(&format!("/api/inbox/{id}"));
+        assert_eq!(item["kind"], kind, "{item}");
+        assert_eq!(
+            get_bytes(&b, &format!("/api/inbox/{id}/content")),
+            content.as_bytes()
+        );
+    }
+
     // A MISP event through `share create`: converted client-side, refused
     // below the TLP of its own tags, sent as STIX at or above it.
     let misp = data.join("misp-supplier-compromise.json");

@@ -129,10 +129,15 @@ pub fn read_content(
 ) -> Result<(Kind, Upload)> {
     let cannot_read = || format!("cannot read {}", file.display());
     let mut handle = fs::File::open(file).with_context(cannot_read)?;
-    if let Some(kind) = as_it_is(kind, format, &handle)? {
-        let len = handle.metadata().with_context(cannot_read)?.len();
-        handle.rewind().with_context(cannot_read)?;
-        return Ok((kind, Upload::File { file: handle, len }));
+    let meta = handle.metadata().with_context(cannot_read)?;
+    // A pipe (`/dev/stdin`, `<(…)`) can be read only once, and has no
+    // length: it is read whole.
+    if meta.is_file() {
+        if let Some(kind) = as_it_is(kind, format, &handle)? {
+            handle.rewind().with_context(cannot_read)?;
+            let len = meta.len();
+            return Ok((kind, Upload::File { file: handle, len }));
+        }
     }
     let bytes = fs::read(file).with_context(cannot_read)?;
     let (bytes, kind) = prepare_content(bytes, kind, format, tlp, file)?;
