@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use support::{
-    liaison, pin_and_agree, printed, wait_until, TestNode, FAST_DELIVERY, OPEN_AGREEMENT,
-};
+use support::{pin_and_agree, printed, wait_until, TestNode, FAST_DELIVERY, OPEN_AGREEMENT};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -143,12 +141,9 @@ fn share_as(a: &TestNode, token: &str, tlp: &str, file: &Path) -> String {
 /// streamed pass), and the CLI's own peak RSS in MiB, read from /proc
 /// while it runs (a zombie has no `VmHWM`, so the last reading counts).
 fn share_watching_the_cli(a: &TestNode, file: &Path) -> (String, f64) {
-    let mut child = liaison()
-        .args(["share", "create", "--tlp", "green", "--to", "bolt"])
-        .arg(file)
-        .arg("--home")
-        .arg(&a.dir)
-        .env("LIAISON_TOKEN", &a.token)
+    let args = ["share", "create", "--tlp", "green", "--to", "bolt"];
+    let mut child = a
+        .command_as(&a.token, &[&args[..], &[file.to_str().unwrap()]].concat())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -122,12 +122,9 @@ fn csaf_under_a_stricter_bundle_label_and_misp_imported_by_the_cli_arrive_intact
     // be read only once (read whole).
     let cli_share = |file: &std::path::Path, stdin: Option<&str>| {
         use std::io::Write;
-        let mut child = support::liaison()
-            .args(["share", "create", "--tlp", "amber", "--to", "bolt"])
-            .arg(file)
-            .arg("--home")
-            .arg(&a.dir)
-            .env("LIAISON_TOKEN", &a.token)
+        let args = ["share", "create", "--tlp", "amber", "--to", "bolt"];
+        let mut child = a
+            .command_as(&a.token, &[&args[..], &[file.to_str().unwrap()]].concat())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

@@ -595,18 +595,24 @@ impl TestNode {
     /// `liaison ARGS --home DIR` against this node as `token`: (succeeded,
     /// stdout, stderr).
     pub fn cli_as(&self, token: &str, args: &[&str]) -> (bool, String, String) {
-        let out = liaison()
-            .args(args)
-            .arg("--home")
-            .arg(&self.dir)
-            .env("LIAISON_TOKEN", token)
-            .output()
-            .unwrap();
+        let out = self.command_as(token, args).output().unwrap();
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
+    }
+
+    /// `liaison ARGS --home DIR` with `token`, not yet run: for tests that
+    /// spawn it (to feed its stdin, or watch it while it runs).
+    pub fn command_as(&self, token: &str, args: &[&str]) -> Command {
+        let mut command = liaison();
+        command
+            .args(args)
+            .arg("--home")
+            .arg(&self.dir)
+            .env("LIAISON_TOKEN", token);
+        command
     }
 
     /// [`TestNode::cli_as`] with the node's admin token.
