@@ -17,7 +17,8 @@ use liaison_core::manifest::sha256_hex;
 use liaison_core::{Kind, Tlp};
 use liaison_net::{DeliveryConfig, MessageHandler, MessageRefusal, NetError, Node, NodeConfig};
 use liaison_store::{
-    DeliveryState, Event, NewDelivery, NewShare, PeerRecord, ShareState, SqliteStore, Store,
+    DeliveryRecord, DeliveryState, Event, NewDelivery, NewShare, PeerRecord, ShareState,
+    SqliteStore, Store,
 };
 use serde_json::json;
 
@@ -127,6 +128,18 @@ impl Org {
         self.store.create_share(&share, &event).unwrap();
         (id, ct)
     }
+
+    /// The first delivery of share `id` once it is no longer pending
+    /// (the test's `bounded` timeout ends the wait).
+    async fn settled(&self, id: uuid::Uuid) -> DeliveryRecord {
+        loop {
+            let s = self.store.share(id).unwrap().unwrap();
+            if s.deliveries[0].state != DeliveryState::Pending {
+                return s.deliveries[0].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 #[tokio::test]
@@ -173,13 +186,7 @@ async fn an_expired_bundle_gets_a_final_negative_receipt() {
         let (id, _) = a.queue(&b, &draft, STIX);
         na.wake();
 
-        let delivery = loop {
-            let s = a.store.share(id).unwrap().unwrap();
-            if s.deliveries[0].state != DeliveryState::Pending {
-                break s.deliveries[0].clone();
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        let delivery = a.settled(id).await;
         assert_eq!(delivery.state, DeliveryState::Rejected);
         assert_eq!(delivery.attempts, 0, "a negative receipt is not retried");
         let receipt = delivery.receipt.unwrap();
@@ -324,13 +331,7 @@ async fn a_large_envelope_goes_in_parts_and_resumes_where_a_restart_cut_it() {
             }
         };
 
-        let delivery = loop {
-            let s = a.store.share(id).unwrap().unwrap();
-            if s.deliveries[0].state != DeliveryState::Pending {
-                break s.deliveries[0].clone();
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        let delivery = a.settled(id).await;
         // No agreement between A and B: B refuses it by policy, which it
         // can only do once the reassembled envelope opened (signature and
         // content digest verified).
