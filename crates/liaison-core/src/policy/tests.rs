@@ -151,6 +151,24 @@ fn base() -> Agreement {
     agreement(Some(out_terms()), Some(in_terms()))
 }
 
+/// A recipient with `agreement` in force, whose signed bytes hash to `sha`.
+fn in_force<'a>(
+    name: &'a str,
+    node_id: NodeId,
+    agreement: &'a Agreement,
+    sha: &'a str,
+) -> Candidate<'a> {
+    Candidate {
+        name,
+        node_id,
+        standing: Some(Standing {
+            agreement,
+            state: AgreementState::InForce,
+        }),
+        agreement_sha256: Some(sha),
+    }
+}
+
 /// The base agreement with the outbound terms changed by `f`.
 fn base_out(f: impl FnOnce(&mut Terms)) -> Agreement {
     let mut t = out_terms();
@@ -1366,15 +1384,7 @@ fn plan_denies_when_one_recipient_has_no_agreement() {
     let sha = sha256_hex(&ab.to_bytes());
     let content = b"patch the VPN appliances".to_vec();
     let recipients = [
-        Candidate {
-            name: "bolt",
-            node_id: bolt(),
-            standing: Some(Standing {
-                agreement: &ab,
-                state: AgreementState::InForce,
-            }),
-            agreement_sha256: Some(&sha),
-        },
+        in_force("bolt", bolt(), &ab, &sha),
         Candidate {
             name: "carl",
             node_id: carl(),
@@ -1436,24 +1446,8 @@ fn plan_allows_when_every_recipient_allows() {
     assert_ne!(sha_b, sha_c);
     let content = bundle(&[indicator("[ipv4-addr:value = '198.51.100.7']")]);
     let recipients = [
-        Candidate {
-            name: "bolt",
-            node_id: bolt(),
-            standing: Some(Standing {
-                agreement: &ab,
-                state: AgreementState::InForce,
-            }),
-            agreement_sha256: Some(&sha_b),
-        },
-        Candidate {
-            name: "carl",
-            node_id: carl(),
-            standing: Some(Standing {
-                agreement: &ac,
-                state: AgreementState::InForce,
-            }),
-            agreement_sha256: Some(&sha_c),
-        },
+        in_force("bolt", bolt(), &ab, &sha_b),
+        in_force("carl", carl(), &ac, &sha_c),
     ];
     let plan = release::plan(
         &acme(),
@@ -1512,24 +1506,8 @@ fn plan_combines_approvals_and_names_agreements_in_force_only() {
     let ac = agreement_between(acme(), carl(), Some(out_terms()), None);
     let sha = "ab".repeat(32);
     let recipients = [
-        Candidate {
-            name: "bolt",
-            node_id: bolt(),
-            standing: Some(Standing {
-                agreement: &ab,
-                state: AgreementState::InForce,
-            }),
-            agreement_sha256: Some(&sha),
-        },
-        Candidate {
-            name: "carl",
-            node_id: carl(),
-            standing: Some(Standing {
-                agreement: &ac,
-                state: AgreementState::InForce,
-            }),
-            agreement_sha256: Some(&sha),
-        },
+        in_force("bolt", bolt(), &ab, &sha),
+        in_force("carl", carl(), &ac, &sha),
     ];
     let plan = release::plan(
         &acme(),
@@ -1591,15 +1569,7 @@ fn a_streamed_plan_decides_from_the_inventory_as_one_in_memory_does() {
         .inventory;
     let ab = base();
     let sha = sha256_hex(&ab.to_bytes());
-    let recipients = [Candidate {
-        name: "bolt",
-        node_id: bolt(),
-        standing: Some(Standing {
-            agreement: &ab,
-            state: AgreementState::InForce,
-        }),
-        agreement_sha256: Some(&sha),
-    }];
+    let recipients = [in_force("bolt", bolt(), &ab, &sha)];
     let request = |content| Request {
         kind: Kind::Stix,
         tlp: Tlp::Green,
