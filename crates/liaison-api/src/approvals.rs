@@ -166,7 +166,7 @@ fn input_of(state: &AppState, share: &ShareRecord) -> Result<ShareInput, ApiErro
     let body = crate::body::from_store(&state.hooks.spool_dir(), share.size, |offset| {
         state
             .store
-            .share_content_chunk(share.id, offset, 1024 * 1024)
+            .share_content_chunk(share.id, offset, crate::body::CHUNK)
     })?;
     Ok(ShareInput {
         incident: None,

@@ -135,7 +135,6 @@ pub(crate) fn chunked_body(
     len: u64,
     read: impl Fn(u64, usize) -> io::Result<Vec<u8>> + Send + Sync + 'static,
 ) -> axum::body::Body {
-    const CHUNK: usize = 1024 * 1024;
     let read = Arc::new(read);
     let chunks = futures_util::stream::unfold(0u64, move |offset| {
         let read = read.clone();
@@ -173,9 +172,13 @@ pub(crate) fn file_body(file: File, len: u64) -> axum::body::Body {
     })
 }
 
-/// Stored content above this size is spooled to disk to be re-planned or
-/// re-sealed; below, it is read into memory.
-const SPOOL_ABOVE: u64 = 1024 * 1024;
+/// Bytes read from the store, or streamed in a response, at a time.
+pub(crate) const CHUNK: usize = 1024 * 1024;
+
+/// Stored content above this size is worked on through a spool file on
+/// disk (re-planned, re-sealed, exported as STIX, served over TAXII);
+/// below, in memory.
+pub(crate) const SPOOL_ABOVE: u64 = 1024 * 1024;
 
 /// Content of `size` bytes kept in the store, read with `chunk(offset)`: in
 /// memory when small, else copied chunk by chunk into a spool file in `dir`.

@@ -763,7 +763,7 @@ fn forward_blocking(
     }
     // The originator's content, byte for byte (spooled when large).
     let content = crate::body::from_store(&state.hooks.spool_dir(), item.size, |offset| {
-        store.inbox_content_chunk(bundle_id, offset, 1024 * 1024)
+        store.inbox_content_chunk(bundle_id, offset, crate::body::CHUNK)
     })?;
     let (manifest_bytes, dsse) = store
         .inbox_signed(bundle_id)?

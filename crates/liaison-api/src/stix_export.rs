@@ -195,7 +195,7 @@ fn stored_export(
 ) -> Result<Response, ApiError> {
     let open = || Ok(liaison_store::ChunkReader::new(&chunk));
     let headers = [(header::CONTENT_TYPE, STIX_MEDIA_TYPE)];
-    if size <= 1024 * 1024 {
+    if size <= crate::body::SPOOL_ABOVE {
         let mut out = Vec::new();
         export_to(open, tlp, &mut out)?;
         return Ok((headers, out).into_response());
@@ -248,7 +248,7 @@ pub(crate) async fn inbox(
             return Err(not_stix(record.kind, &format!("inbox bundle {id}")));
         }
         stored_export(&st.hooks.spool_dir(), record.size, record.tlp, |offset| {
-            st.store.inbox_content_chunk(id, offset, 1024 * 1024)
+            st.store.inbox_content_chunk(id, offset, crate::body::CHUNK)
         })
     })
     .await
@@ -273,7 +273,7 @@ pub(crate) async fn share(
             return Err(not_stix(record.kind, &format!("share {id}")));
         }
         stored_export(&st.hooks.spool_dir(), record.size, record.tlp, |offset| {
-            st.store.share_content_chunk(id, offset, 1024 * 1024)
+            st.store.share_content_chunk(id, offset, crate::body::CHUNK)
         })
     })
     .await

@@ -55,8 +55,6 @@ const ROOT: &str = "liaison";
 /// Stop caching parsed bundles past this many objects (the cache is then
 /// emptied and refilled by the next requests).
 const CACHE_MAX_OBJECTS: usize = 500_000;
-/// Bundles larger than this keep their objects' JSON in a spool file.
-const SPOOL_ABOVE: u64 = 1024 * 1024;
 
 /// The TAXII routes; `lib.rs` merges them outside `/api` and outside the
 /// JSON error layer (TAXII has its own error shape and media type).
@@ -656,11 +654,11 @@ fn bundle_objects(
     }
     let id = record.bundle_id;
     let content = liaison_store::ChunkReader::new(|offset| {
-        store.inbox_content_chunk(id, offset, 1024 * 1024)
+        store.inbox_content_chunk(id, offset, crate::body::CHUNK)
     });
     // Large bundles keep their objects' JSON on disk, read back a page at
     // a time.
-    let spool = (record.size > SPOOL_ABOVE)
+    let spool = (record.size > crate::body::SPOOL_ABOVE)
         .then(|| crate::body::spool_file(spool_dir))
         .transpose()?;
     let bundle = Arc::new(parse_bundle(content, record.tlp, spool));

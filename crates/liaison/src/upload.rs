@@ -121,7 +121,7 @@ pub fn share_request(
 }
 
 /// The kind and content to share from `file`.
-pub fn read_content(
+fn read_content(
     kind: Option<Kind>,
     format: Format,
     tlp: Tlp,
